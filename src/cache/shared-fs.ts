@@ -1,0 +1,79 @@
+// File-system helpers for the shared cache: every directory and file the shim creates there must be usable by
+// any uid of the dev containers, whatever the umask (the reference implementation lost its cache to 0755
+// root-owned directories), and every file a reader can see must be complete (write aside, then rename).
+import { chmod, mkdir, open, rename, rm } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { dirname, join } from "node:path";
+
+export const SHARED_DIR_MODE = 0o777;
+export const SHARED_FILE_MODE = 0o666;
+
+/** A short random token for private file and directory names. */
+export function uniqueSuffix(): string {
+  return `${process.pid}-${randomBytes(6).toString("hex")}`;
+}
+
+export function errorCode(err: unknown): string | undefined {
+  return typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/**
+ * Creates `dir` (and missing parents up to an existing ancestor) as 0777, independent of the umask.
+ * An existing directory is left as it is unless we can chmod it (we own it): a directory created by an older
+ * tool with 0755 is repaired when possible, and otherwise left for `diagnoseCache` to report.
+ */
+export async function mkdirShared(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: SHARED_DIR_MODE });
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === "EEXIST") return;
+    if (code !== "ENOENT") throw err;
+    await mkdirShared(dirname(dir));
+    try {
+      await mkdir(dir, { mode: SHARED_DIR_MODE });
+    } catch (again) {
+      if (errorCode(again) === "EEXIST") return;
+      throw again;
+    }
+  }
+  await chmodQuietly(dir, SHARED_DIR_MODE);
+}
+
+/** chmod that ignores EPERM (a file another uid owns) and ENOENT (raced with a cleanup). */
+export async function chmodQuietly(path: string, mode: number): Promise<void> {
+  try {
+    await chmod(path, mode);
+  } catch (err) {
+    const code = errorCode(err);
+    if (code !== "EPERM" && code !== "ENOENT") throw err;
+  }
+}
+
+/**
+ * Writes `data` to `path` atomically: a private temp file in the same directory, made 0666, flushed, then renamed
+ * over `path`. A reader sees the old file or the new one, never a partial one.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = join(dirname(path), `.${tmpPrefixFor(path)}${uniqueSuffix()}.tmp`);
+  try {
+    const handle = await open(tmp, "wx", SHARED_FILE_MODE);
+    try {
+      await handle.writeFile(data);
+      await handle.chmod(SHARED_FILE_MODE);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Temp files of `writeFileAtomic(path)` start with this (so stale ones from a killed process can be found). */
+export function tmpPrefixFor(path: string): string {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  return `${name}.`;
+}
