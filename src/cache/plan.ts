@@ -124,10 +124,12 @@ function describeBuilder(b: BuilderInfo): string {
   return `builder "${b.name}" (${b.driver} driver)`;
 }
 
-export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFacts): BuildCachePlan {
-  const debug: string[] = [`build cache: \`${cmd.form}\` recognised`];
-  const notices: string[] = [];
+/** The facts that decide whether the cache applies at all; cheap to gather (a few stats). */
+export type GateFacts = Pick<BuildCacheFacts, "cacheRoot" | "root" | "buildxInstalled">;
 
+/** A passthrough plan when the cache does not apply to this build; undefined when it does. */
+export function cacheGate(cmd: BuildCommand, env: Env, facts: GateFacts): BuildCachePlan | undefined {
+  const debug = [`build cache: \`${cmd.form}\` recognised`];
   if (cmd.help) return passthrough(cmd, [...debug, "build cache: --help given; nothing to do"]);
   if (facts.root.state === "missing") {
     return passthrough(cmd, [...debug, `build cache off: cache root ${facts.cacheRoot} does not exist (SHIM_CACHE_DIR)`]);
@@ -139,12 +141,18 @@ export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFac
   if (cmd.form !== "buildx build" && buildkitDisabled(env)) {
     return passthrough(cmd, [...debug, "build cache off: DOCKER_BUILDKIT=0 selects the legacy builder, which has no BuildKit cache"]);
   }
-  if (!facts.buildxInstalled) {
-    return passthrough(cmd, [...debug, "build cache off: the buildx plugin is not installed"]);
-  }
+  if (!facts.buildxInstalled) return passthrough(cmd, [...debug, "build cache off: the buildx plugin is not installed"]);
   if (cmd.userCacheFrom && cmd.userCacheTo) {
     return passthrough(cmd, [...debug, "build cache: --cache-from and --cache-to both given by the user; nothing to add"]);
   }
+  return undefined;
+}
+
+export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFacts): BuildCachePlan {
+  const gated = cacheGate(cmd, env, facts);
+  if (gated) return gated;
+  const debug: string[] = [`build cache: \`${cmd.form}\` recognised`];
+  const notices: string[] = [];
 
   const derived = deriveCacheKey({ tag: cmd.tag, context: cmd.context, cwd: facts.cwd });
   if (!derived) return passthrough(cmd, [...debug, "build cache: no tag and no context argument; leaving the CLI to report it"]);

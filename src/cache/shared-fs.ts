@@ -1,7 +1,7 @@
 // File-system helpers for the shared cache: every directory and file the shim creates there must be usable by
 // any uid of the dev containers, whatever the umask (the reference implementation lost its cache to 0755
 // root-owned directories), and every file a reader can see must be complete (write aside, then rename).
-import { chmod, mkdir, open, rename, rm } from "node:fs/promises";
+import { chmod, mkdir, open, rename, rm, rmdir, stat } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 
@@ -76,4 +76,53 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 export function tmpPrefixFor(path: string): string {
   const name = path.slice(path.lastIndexOf("/") + 1);
   return `${name}.`;
+}
+
+export interface DirLockOptions {
+  /** How long to wait for another holder before giving up. */
+  timeoutMs: number;
+  /** A lock held longer than this is presumed left by a killed process and broken. */
+  staleMs: number;
+}
+
+/**
+ * Runs `fn` holding a lock that WAITS (bounded): the lock is a directory, created atomically by mkdir, so it works
+ * across processes, containers and uids sharing a file system. A stale lock is renamed aside first, so only one
+ * waiter breaks it; the others see ENOENT and retry.
+ */
+export async function withDirLock<T>(lock: string, options: DirLockOptions, fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if (errorCode(err) !== "EEXIST") throw err;
+    }
+    let heldSince: number | undefined;
+    try {
+      heldSince = (await stat(lock)).mtimeMs;
+    } catch {
+      continue; // released meanwhile
+    }
+    if (Date.now() - heldSince > options.staleMs) {
+      const aside = `${lock}.stale-${uniqueSuffix()}`;
+      try {
+        await rename(lock, aside);
+        await rm(aside, { recursive: true, force: true });
+      } catch (err) {
+        if (errorCode(err) !== "ENOENT") throw err;
+      }
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`timed out after ${Math.round(options.timeoutMs / 1000)}s waiting for ${lock}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random())));
+  }
+  try {
+    return await fn();
+  } finally {
+    await rmdir(lock).catch(() => undefined);
+  }
 }

@@ -15,7 +15,7 @@
 // Stock BuildKit's `index.json.lock` is a try-only flock that Node cannot take; our lock is a separate directory
 // (`.shim-index.lock`). A stock writer racing with us can at worst lose its own index update (both sides rename or
 // rewrite whole files and never delete blobs), never corrupt the store.
-import { copyFile, mkdir, readdir, readFile, rename, rm, rmdir, stat, utimes } from "node:fs/promises";
+import { copyFile, link, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import {
   chmodQuietly,
@@ -24,6 +24,7 @@ import {
   SHARED_FILE_MODE,
   tmpPrefixFor,
   uniqueSuffix,
+  withDirLock,
   writeFileAtomic,
 } from "./shared-fs.ts";
 
@@ -85,11 +86,22 @@ export interface CacheDir {
   resolveTag(tag: string): Promise<Descriptor | undefined>;
   /** `<dir>/blobs/<alg>/<hex>`; throws for anything that is not a well-formed digest (it must not escape `dir`). */
   blobPath(digest: string): string;
-  /** Creates a private staging directory (an empty OCI layout) inside `dir`; also removes stale staging. */
-  beginExport(): Promise<Staging>;
+  /**
+   * Creates a private staging directory inside `dir` (also removes stale staging). Blobs already in `dir` are
+   * hard-linked into it, so an exporter that skips existing digests (buildx's local store does) writes only
+   * what is new instead of the whole cache again.
+   */
+  beginExport(options?: BeginExportOptions): Promise<Staging>;
   /** Records that a build used this directory (for a later cleanup command). Best effort. */
   recordUse(): Promise<void>;
   readMeta(): Promise<KeyMeta | undefined>;
+}
+
+export interface BeginExportOptions {
+  /** The staging dir's name (a planner may have put `<dir>/.staging/<id>` into argv already); random by default. */
+  id?: string;
+  /** Hard-link the blobs already in `dir` into the staging dir (default true). */
+  linkExisting?: boolean;
 }
 
 export interface Staging {
@@ -185,10 +197,6 @@ function refName(descriptor: Descriptor): string | undefined {
   return descriptor.annotations?.[REF_NAME_ANNOTATION] ?? descriptor.annotations?.[CONTAINERD_NAME_ANNOTATION];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 async function mtimeMs(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).mtimeMs;
@@ -226,16 +234,32 @@ class OciCacheDir implements CacheDir {
     return join(this.dir, "blobs", digest.slice(0, colon), digest.slice(colon + 1));
   }
 
-  async beginExport(): Promise<Staging> {
+  async beginExport(options: BeginExportOptions = {}): Promise<Staging> {
+    const id = options.id ?? uniqueSuffix();
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(id)) throw new Error(`not a valid staging id: ${JSON.stringify(id)}`);
     await this.ensureLayout();
     const stagingRoot = join(this.dir, STAGING_DIR_NAME);
     await mkdirShared(stagingRoot);
     await this.removeStaleLeftovers(stagingRoot);
-    const dir = join(stagingRoot, uniqueSuffix());
+    const dir = join(stagingRoot, id);
     await mkdirShared(dir);
     // Pre-created 0777 so that a process of another uid can clean them up if this one is killed.
     for (const sub of ["blobs", join("blobs", "sha256"), "ingest"]) await mkdirShared(join(dir, sub));
-    return new OciStaging(dir, this, this.options.heartbeatMs);
+    const staging = new OciStaging(dir, this, this.options.heartbeatMs);
+    if (options.linkExisting ?? true) await this.linkBlobsInto(dir);
+    return staging;
+  }
+
+  /** Best effort: a blob we may not link (another uid's file under protected_hardlinks) is simply exported again. */
+  private async linkBlobsInto(stagingDir: string): Promise<void> {
+    for (const alg of await listDir(join(this.dir, "blobs"))) {
+      const names = (await listDir(join(this.dir, "blobs", alg))).filter((n) => isDigest(`${alg}:${n}`));
+      if (names.length === 0) continue;
+      await mkdirShared(join(stagingDir, "blobs", alg));
+      for (const name of names) {
+        await link(join(this.dir, "blobs", alg, name), join(stagingDir, "blobs", alg, name)).catch(() => undefined);
+      }
+    }
   }
 
   async recordUse(): Promise<void> {
@@ -313,39 +337,10 @@ class OciCacheDir implements CacheDir {
     return missing;
   }
 
-  /** Runs `fn` holding the index lock; waits (bounded) for another holder, breaks a stale lock. */
-  async withIndexLock<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = join(this.dir, LOCK_DIR_NAME);
-    const deadline = Date.now() + this.options.lockTimeoutMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await mkdir(lock);
-        break;
-      } catch (err) {
-        if (errorCode(err) !== "EEXIST") throw err;
-      }
-      const heldSince = await mtimeMs(lock);
-      if (heldSince !== undefined && Date.now() - heldSince > this.options.lockStaleMs) {
-        // Rename first so that only one waiter breaks it; the others see ENOENT and retry.
-        const aside = `${lock}.stale-${uniqueSuffix()}`;
-        try {
-          await rename(lock, aside);
-          await rm(aside, { recursive: true, force: true });
-        } catch (err) {
-          if (errorCode(err) !== "ENOENT") throw err;
-        }
-        continue;
-      }
-      if (Date.now() >= deadline) {
-        throw new Error(`timed out after ${Math.round(this.options.lockTimeoutMs / 1000)}s waiting for ${lock}`);
-      }
-      await sleep(Math.min(200, 5 * 2 ** Math.min(attempt, 6)) * (0.5 + Math.random()));
-    }
-    try {
-      return await fn();
-    } finally {
-      await rmdir(lock).catch(() => undefined);
-    }
+  /** Runs `fn` holding the index lock (waits, bounded; breaks a lock left by a killed process). */
+  withIndexLock<T>(fn: () => Promise<T>): Promise<T> {
+    const { lockTimeoutMs: timeoutMs, lockStaleMs: staleMs } = this.options;
+    return withDirLock(join(this.dir, LOCK_DIR_NAME), { timeoutMs, staleMs }, fn);
   }
 
   /** Replaces the entries for `entries`' tags; drops entries whose blob is gone. Caller holds the lock. */

@@ -40,3 +40,37 @@ export function loadTestbed(): Testbed {
   }
   return env as Testbed;
 }
+
+import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+
+export interface ShimDir {
+  /** A directory holding `docker` (and `docker-compose`) symlinks to dist/shim; put it first on PATH. */
+  readonly dir: string;
+  /** Environment for running through the shim: PATH with dir first, SHIM_REAL_* pointing at the real binaries. */
+  readonly env: NodeJS.ProcessEnv;
+  cleanup(): void;
+}
+
+/** Puts the compiled shim in front of the real binaries, the way `shim install` does, in a scratch dir. */
+export function makeShimDir(real: { docker: string; compose?: string }, extraEnv: NodeJS.ProcessEnv = {}): ShimDir {
+  const dir = mkdtempSync(join(tmpdir(), "shim-e2e-bin-"));
+  symlinkSync(shimBinary, join(dir, "docker"));
+  symlinkSync(shimBinary, join(dir, "docker-compose"));
+  symlinkSync(shimBinary, join(dir, "shim"));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PATH: `${dir}:${process.env.PATH ?? "/usr/bin:/bin"}`,
+    SHIM_REAL_DOCKER: real.docker,
+    ...(real.compose ? { SHIM_REAL_COMPOSE: real.compose } : {}),
+    ...extraEnv,
+  };
+  return { dir, env, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A private DOCKER_CONFIG dir (so buildx state and plugins of one test do not leak into another). */
+export function makeDockerConfig(): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(join(tmpdir(), "shim-e2e-config-"));
+  mkdirSync(join(dir, "cli-plugins"));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}

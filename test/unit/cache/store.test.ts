@@ -134,9 +134,8 @@ describe("staging and commit", () => {
     await first.commit();
     const inodeBefore = (await stat(cache.blobPath(all[2]!))).ino;
 
-    const second = await cache.beginExport();
-    // The second export shares a layer with the first (same bytes → same digest).
-    await mkdir(join(second.dir, "blobs", "sha256"), { recursive: true });
+    const second = await cache.beginExport({ linkExisting: false });
+    // The second export shares a layer with the first (same bytes → same digest), written as a new file.
     const sharedLayer = await readFile(cache.blobPath(all[2]!));
     await writeFile(join(second.dir, "blobs", "sha256", all[2]!.slice(7)), sharedLayer);
     await fakeExport(second.dir, "b");
@@ -145,6 +144,23 @@ describe("staging and commit", () => {
     expect((await stat(cache.blobPath(all[2]!))).ino).toBe(inodeBefore);
     const entries = await assertIndexConsistent(dir);
     expect(entries.map((e) => e.annotations?.[REF_NAME_ANNOTATION]).sort()).toEqual(["a", "b"]);
+  });
+
+  it("hard-links the blobs already cached into a new staging dir, so the exporter skips them", async () => {
+    const dir = join(root, "key");
+    const cache = openCacheDir(dir);
+    const first = await cache.beginExport();
+    const { all } = await fakeExport(first.dir, "a");
+    await first.commit();
+    const second = await cache.beginExport({ id: "fixed-id" });
+    expect(second.dir).toBe(join(dir, ".staging", "fixed-id"));
+    for (const d of all) {
+      expect((await stat(join(second.dir, "blobs", "sha256", d.slice(7)))).ino).toBe((await stat(cache.blobPath(d))).ino);
+    }
+    const result = await second.commit([]);
+    expect(result.blobsAdded).toBe(0);
+    for (const d of all) expect(existsSync(cache.blobPath(d))).toBe(true);
+    await expect(cache.beginExport({ id: "../x" })).rejects.toThrow(/not a valid staging id/);
   });
 
   it("replaces the entry of the same tag", async () => {
