@@ -16,6 +16,10 @@ case "${1:-}" in
   *) die down "unknown argument '$1' (use --purge or --purge-all)" ;;
 esac
 [[ $EUID -eq 0 ]] || die down "must run as root"
+if [[ -d "$STATE" ]]; then
+  exec 9>"$STATE/.up.lock" # wait for a running up.sh to finish
+  flock -w 600 9 || die down "could not take $STATE/.up.lock (up.sh still running?)"
+fi
 
 if [[ -d "$RUN" ]]; then
   stop_pidfile buildkitd "$RUN/buildkitd.pid" buildkitd 20

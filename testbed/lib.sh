@@ -80,7 +80,10 @@ pid_alive() {
   pid="$(tr -dc '0-9' < "$pidfile")"
   [[ -n "$pid" ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
-  [[ "$(basename "$(readlink -f "/proc/$pid/exe" 2>/dev/null)")" == "$exe" ]]
+  local path
+  path="$(readlink "/proc/$pid/exe" 2>/dev/null)" || return 1 # zombie or gone
+  path="${path% (deleted)}"                                      # binary replaced/removed since start
+  [[ "${path##*/}" == "$exe" ]]
 }
 
 pid_of() { tr -dc '0-9' < "$1"; }

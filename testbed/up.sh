@@ -56,8 +56,9 @@ step_apt() {
   fi
   local ok=1
   {
-    apt-get update &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    apt-get -o DPkg::Lock::Timeout=600 update &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        -o DPkg::Lock::Timeout=600 "${missing[@]}"
   } >"$LOG/apt.log" 2>&1 || ok=0
   ((own_policy)) && rm -f /usr/sbin/policy-rc.d
   ((ok)) || die apt "apt-get install ${missing[*]} failed" "$LOG/apt.log"
@@ -88,9 +89,9 @@ need_go() {
 # mod_dir <module@version>: download the module zip, print its (read-only) directory
 mod_dir() {
   local out dir
-  out="$("$GO" mod download -json "$1")" || { printf '%s\n' "$out"; return 1; }
+  out="$("$GO" mod download -json "$1")" || { printf 'go mod download -json %s failed:\n%s\n' "$1" "$out" >&2; return 1; }
   dir="$(printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-  [[ -n "$dir" && -d "$dir" ]] || { printf 'no Dir in go mod download output:\n%s\n' "$out"; return 1; }
+  [[ -n "$dir" && -d "$dir" ]] || { printf 'no Dir in go mod download output:\n%s\n' "$out" >&2; return 1; }
   printf '%s\n' "$dir"
 }
 
@@ -160,26 +161,39 @@ build_cached() {
   say "$comp" "built in $(_elapsed "$t0") -> $final"
 }
 
+# build_optional <component> <final-dir> <module@version> <recipe> [args...]
+# For components the test bed can live without: prints the binary path on success,
+# nothing on failure (with a loud warning). A failure is remembered in
+# <final-dir>.failed so warm runs stay fast; SHIM_TESTBED_RETRY_FAILED=1 retries.
+build_optional() {
+  local comp="$1" final="$2" what="$3" failed="$2.failed" var
+  shift 3
+  var="TESTBED_${comp^^}"
+  var="${var//-/_}"
+  if [[ -f "$failed" && "${SHIM_TESTBED_RETRY_FAILED:-}" != 1 && ! -f "$final/.complete" ]]; then
+    warn "$comp: NOT AVAILABLE: building $what failed earlier (log: $failed); $var will be empty. Retry: SHIM_TESTBED_RETRY_FAILED=1 or rm $failed"
+    return 0
+  fi
+  if build_cached "$comp" "$final" "$@" >&2; then
+    rm -f "$failed"
+    printf '%s\n' "$final/docker-compose"
+  else
+    cp "$LOG/build-$comp.log" "$failed" 2>/dev/null || echo "build failed" >"$failed"
+    warn "$comp: NOT AVAILABLE: building $what FAILED; $var will be empty. Log: $LOG/build-$comp.log (kept as $failed)"
+    tail -n 20 "$LOG/build-$comp.log" >&2 || true
+  fi
+}
+
 step_builds() {
   build_cached buildkit "$BUILDKIT_BIN_DIR" recipe_buildkit ||
     die buildkit "go build of github.com/moby/buildkit@$BUILDKIT_VERSION failed" "$LOG/build-buildkit.log"
   build_cached buildx "$BUILDX_BIN_DIR" recipe_buildx ||
     die buildx "go install github.com/docker/buildx/cmd/buildx@$BUILDX_VERSION failed" "$LOG/build-buildx.log"
 
-  COMPOSE_V2=""
-  COMPOSE_V5=""
-  if build_cached compose-v2 "$COMPOSE_V2_BIN_DIR" recipe_compose v2 "$COMPOSE_V2_VERSION"; then
-    COMPOSE_V2="$COMPOSE_V2_BIN_DIR/docker-compose"
-  else
-    warn "compose-v2: building github.com/docker/compose/v2@$COMPOSE_V2_VERSION FAILED; TESTBED_COMPOSE_V2 will be empty. Log: $LOG/build-compose-v2.log"
-    tail -n 20 "$LOG/build-compose-v2.log" >&2 || true
-  fi
-  if build_cached compose-v5 "$COMPOSE_V5_BIN_DIR" recipe_compose v5 "$COMPOSE_V5_VERSION"; then
-    COMPOSE_V5="$COMPOSE_V5_BIN_DIR/docker-compose"
-  else
-    warn "compose-v5: building github.com/docker/compose/v5@$COMPOSE_V5_VERSION FAILED; TESTBED_COMPOSE_V5 will be empty. Log: $LOG/build-compose-v5.log"
-    tail -n 20 "$LOG/build-compose-v5.log" >&2 || true
-  fi
+  COMPOSE_V2="$(build_optional compose-v2 "$COMPOSE_V2_BIN_DIR" "github.com/docker/compose/v2@$COMPOSE_V2_VERSION" \
+    recipe_compose v2 "$COMPOSE_V2_VERSION")"
+  COMPOSE_V5="$(build_optional compose-v5 "$COMPOSE_V5_BIN_DIR" "github.com/docker/compose/v5@$COMPOSE_V5_VERSION" \
+    recipe_compose v5 "$COMPOSE_V5_VERSION")"
   [[ -n "$COMPOSE_V2$COMPOSE_V5" ]] || die compose "neither compose v2 nor v5 could be built" \
     "$LOG/build-compose-v2.log" "$LOG/build-compose-v5.log"
 
@@ -291,6 +305,7 @@ EOF
   echo "$pid" >"$pidfile"
   wait_until 30 "$pid" registry_ok || rc=$?
   ((rc == 0)) || {
+    kill -TERM "$pid" 2>/dev/null || true
     rm -f "$pidfile"
     ((rc == 2)) && die registry "exited during startup (pid $pid)" "$log"
     die registry "GET $REGISTRY_URL/v2/ did not answer within 30s (pid $pid)" "$log"
@@ -326,11 +341,11 @@ step_buildkitd() {
   t0="$(_now)"
   if pid_alive "$pidfile" buildkitd; then
     pid="$(pid_of "$pidfile")"
-    if [[ "$(readlink -f "/proc/$pid/exe")" == "$BUILDKITD" ]] && wait_until 15 "$pid" buildkit_ok; then
+    if [[ "$(readlink "/proc/$pid/exe")" == "$BUILDKITD" ]] && wait_until 15 "$pid" buildkit_ok; then
       say buildkitd "running (pid $pid, $(sed -n 's/^ *snapshotter = "\(.*\)"/\1/p' "$STATE/buildkitd.toml")) $(_elapsed "$t0")"
       return
     fi
-    warn "buildkitd pid $pid is stale (other binary or no answer); restarting it"
+    warn "buildkitd pid $pid runs another binary than $BUILDKITD or does not answer; restarting it"
     stop_pidfile buildkitd "$pidfile" buildkitd >/dev/null
   fi
   rm -f "$pidfile" "$BUILDKIT_SOCK"
@@ -457,6 +472,9 @@ ensure_image() {
       "$DOCKER" push "$repo:latest"
   } >>"$log" 2>&1 9>&- || { rm -rf "$tmp"; die "$comp" "building/pushing $repo:$key failed" "$log"; }
   rm -rf "$tmp"
+  # Drop older keyed tags of this repo from dockerd (the registry keeps them; they are small).
+  "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' "$repo" | grep -v -e ":$key\$" -e ':latest$' |
+    xargs -r "$DOCKER" rmi >>"$log" 2>&1 || true
   say "$comp" "built and pushed $repo:$key in $(_elapsed "$t0")"
 }
 
@@ -501,7 +519,8 @@ step_images() {
   key="$( {
     declare -f make_busybox_rootfs copy_glibc make_devcontainer_rootfs
     pkgver busybox-static; pkgver docker.io; pkgver libc6; pkgver ca-certificates
-    echo "$RECIPE_REV $BUILDX_CACHED $DEV_COMPOSE"
+    # versions, not paths: the same binaries from another cache dir give the same key
+    echo "$RECIPE_REV ${BUILDX_BIN_DIR##*/} $(basename "$(dirname "$DEV_COMPOSE")")"
   } | sha256sum | cut -c1-16)"
   ensure_image devcontainer "$IMAGE_REPO_DEV" "$key" make_devcontainer_rootfs "$LOG/image-devcontainer.log"
 }

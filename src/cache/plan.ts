@@ -203,7 +203,9 @@ export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFac
     if (!cmd.hasOutput) added.push("--load");
   }
   if (importing) added.push("--cache-from", `type=local,src=${keyDir}`);
-  if (stagingDir) added.push("--cache-to", `type=local,dest=${stagingDir},mode=max`);
+  // image-manifest=false: the index layout every BuildKit can import. BuildKit ≥ 0.21 defaults to an image
+  // manifest, which the BuildKit v0.8 inside Docker 20.10 reads but silently cannot use (measured on the test bed).
+  if (stagingDir) added.push("--cache-to", `type=local,dest=${stagingDir},mode=max,image-manifest=false`);
 
   if (added.length === 0) {
     return { args: cmd.argv, notices, debug: [...debug, "build cache: nothing to add"] };

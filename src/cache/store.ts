@@ -126,9 +126,11 @@ export interface StoreOptions {
   heartbeatMs?: number;
 }
 
+// The index lock guards a few milliseconds of work, so a lock older than lockStaleMs was left by a killed process;
+// waiters outlast it (lockTimeoutMs > lockStaleMs) and break it rather than give up.
 const DEFAULTS: Required<StoreOptions> = {
-  lockTimeoutMs: 60_000,
-  lockStaleMs: 120_000,
+  lockTimeoutMs: 90_000,
+  lockStaleMs: 30_000,
   stagingStaleMs: 15 * 60_000,
   heartbeatMs: 60_000,
 };

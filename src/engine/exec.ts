@@ -29,11 +29,12 @@ export class StdcopyDemuxer {
   }
 }
 
-const STDERR_KEEP_BYTES = 4096;
+const KEEP_BYTES = 4096;
 
-/** The process's stdin (writes) and stdout (reads); `stderrText()` returns the tail of what it wrote to stderr. */
+/** The process's stdin (writes) and stdout (reads); `failureText()` explains a process that did not start. */
 export class ExecStream extends Duplex {
   private stderrTail = "";
+  private stdoutHead = Buffer.alloc(0);
   private readonly demuxer = new StdcopyDemuxer();
 
   constructor(private readonly socket: Duplex) {
@@ -41,9 +42,10 @@ export class ExecStream extends Duplex {
     socket.on("data", (chunk: Buffer) => {
       for (const frame of this.demuxer.push(chunk)) {
         if (frame.stream === StdStream.stdout) {
+          if (this.stdoutHead.length < KEEP_BYTES) this.stdoutHead = Buffer.concat([this.stdoutHead, frame.data]).subarray(0, KEEP_BYTES);
           if (!this.push(frame.data)) socket.pause();
         } else {
-          this.stderrTail = (this.stderrTail + frame.data.toString("utf8")).slice(-STDERR_KEEP_BYTES);
+          this.stderrTail = (this.stderrTail + frame.data.toString("utf8")).slice(-KEEP_BYTES);
         }
       }
     });
@@ -54,8 +56,14 @@ export class ExecStream extends Duplex {
     });
   }
 
-  stderrText(): string {
-    return this.stderrTail.trim();
+  /**
+   * What the process or the daemon said when things went wrong: stderr, or else stdout when it is plain text
+   * (dockerd reports "OCI runtime exec failed: … executable file not found" as a stdout frame).
+   */
+  failureText(): string {
+    if (this.stderrTail.trim()) return this.stderrTail.trim();
+    const head = this.stdoutHead.toString("utf8");
+    return /^[\x20-\x7e\t\r\n]+$/.test(head) ? head.trim() : "";
   }
 
   override _read(): void {

@@ -166,3 +166,44 @@ describe("dev-container scenario", () => {
     expect(readFileSync(join(host, "data", "f"), "utf8")).toBe("hello from the host\n");
   });
 });
+
+describe("shim install / uninstall / doctor", () => {
+  it("installs idempotently in a prefix, runs docker through it, and uninstalls", () => {
+    const prefix = mkdtempSync(join(tmpdir(), "shim-e2e-prefix-"));
+    try {
+      mkdirSync(join(prefix, "bin"));
+      mkdirSync(join(prefix, "libexec", "docker", "cli-plugins"), { recursive: true });
+      writeFileSync(join(prefix, "bin", "docker"), readFileSync(tb.TESTBED_DOCKER), { mode: 0o755 });
+      writeFileSync(join(prefix, "libexec", "docker", "cli-plugins", "docker-compose"), readFileSync(tb.TESTBED_COMPOSE_V2 || tb.TESTBED_COMPOSE_V5), { mode: 0o755 });
+      const shimCmd = join(shim.dir, "shim");
+      const first = run(shimCmd, ["install", "--prefix", prefix], shim.env);
+      expect(first.status).toBe(0);
+      const second = run(shimCmd, ["install", "--prefix", prefix], shim.env);
+      expect(second.status).toBe(0);
+      expect(second.stdout.toString()).toMatch(/already installed/);
+      const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: tb.DOCKER_HOST, PATH: `${join(prefix, "bin")}:${process.env.PATH}` };
+      delete env.SHIM_REAL_DOCKER;
+      const version = run(join(prefix, "bin", "docker"), ["version", "--format", "{{.Server.Version}}"], env);
+      expect(version.status).toBe(0);
+      expect(version.stdout.toString().trim()).toMatch(/^\d+\.\d+/);
+      const plugin = run(join(prefix, "libexec", "docker", "cli-plugins", "docker-compose"), ["docker-cli-plugin-metadata"], env);
+      expect(JSON.parse(plugin.stdout.toString())).toMatchObject({ SchemaVersion: "0.1.0" });
+      expect(run(join(prefix, "bin", "shim"), ["uninstall", "--prefix", prefix], env).status).toBe(0);
+      expect(readdirSync(join(prefix, "bin")).sort()).toEqual(["docker", "shim"]);
+      expect(readFileSync(join(prefix, "bin", "docker")).equals(readFileSync(tb.TESTBED_DOCKER))).toBe(true);
+    } finally {
+      rmSync(prefix, { recursive: true, force: true });
+    }
+  });
+
+  it("doctor reports the real docker and the daemon, and exits non-zero with one line per problem", () => {
+    const ok = run(join(shim.dir, "shim"), ["doctor"], shim.env);
+    expect(ok.stdout.toString()).toMatch(/real docker: .*docker/);
+    expect(ok.stdout.toString()).toMatch(/daemon .*: Docker Engine 20\.10/);
+    const bad = run(join(shim.dir, "shim"), ["doctor"], { ...shim.env, DOCKER_HOST: "unix:///nonexistent.sock", SHIM_PATH_MAP: "relative=/x" });
+    expect(bad.status).not.toBe(0);
+    const problems = bad.stdout.toString().split("\n").filter((l) => l.startsWith("problem: "));
+    expect(problems.some((l) => /daemon unix:\/\/\/nonexistent\.sock is not reachable/.test(l))).toBe(true);
+    expect(problems.some((l) => /SHIM_PATH_MAP/.test(l))).toBe(true);
+  });
+});

@@ -105,9 +105,17 @@ async function receiveStream(call: ServerCall, target: StreamTarget): Promise<vo
 }
 
 async function drained(writable: Writable): Promise<void> {
-  // 'error' rejects `once`; a close without drain means the consumer went away.
-  const [event] = await Promise.race([once(writable, "drain").then(() => ["drain"]), once(writable, "close").then(() => ["close"])]);
-  if (event === "close") throw new Error("the export destination was closed before the export finished");
+  const listeners = new AbortController(); // detaches whichever wait loses
+  try {
+    // 'error' rejects either wait; a close without drain means the consumer went away.
+    const event = await Promise.race([
+      once(writable, "drain", { signal: listeners.signal }).then(() => "drain"),
+      once(writable, "close", { signal: listeners.signal }).then(() => "close"),
+    ]);
+    if (event === "close") throw new Error("the export destination was closed before the export finished");
+  } finally {
+    listeners.abort();
+  }
 }
 
 /**

@@ -261,6 +261,12 @@ class DirectoryReceiver {
   }
 }
 
+/**
+ * Node's utimes takes float seconds and libuv truncates them to whole microseconds. Aim at the middle of the
+ * intended microsecond so the float's rounding error (~0.24 µs today) cannot push it into the previous one.
+ */
 function nsToSeconds(ns: bigint): number {
-  return Number(ns / 1000n) / 1e6;
+  const seconds = ns / 1_000_000_000n;
+  const micros = (ns % 1_000_000_000n) / 1000n;
+  return Number(seconds) + (Number(micros) * 1000 + 500) / 1e9;
 }

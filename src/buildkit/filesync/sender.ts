@@ -30,6 +30,8 @@ export const DATA_CHUNK_BYTES = 128 * 1024;
 export const CONCURRENT_FILES = 4;
 
 export interface FileSyncOptions {
+  /** Size of the DATA chunks (default DATA_CHUNK_BYTES). */
+  chunkBytes?: number;
   /** Called for every chunk of file contents sent: for progress, and for tests that count bytes served. */
   onFileData?: (event: { dirName: string; path: string; bytes: number }) => void;
   /** Called once per DiffCopy with what the daemon asked for, for debugging output. */
@@ -176,7 +178,7 @@ class DiffCopySender {
   }
 
   private async fileWorker(): Promise<void> {
-    const buffer = Buffer.allocUnsafe(DATA_CHUNK_BYTES);
+    const buffer = Buffer.allocUnsafe(this.options.chunkBytes ?? DATA_CHUNK_BYTES);
     while (!this.abort.signal.aborted) {
       const next = this.requested.shift();
       if (next === undefined) {

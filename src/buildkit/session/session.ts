@@ -47,6 +47,8 @@ export interface SessionOptions {
   name?: string;
   /** Handler failures and protocol errors inside the session. */
   onError?: (error: Error, method?: string) => void;
+  /** Each call the daemon makes into the session (method path), e.g. for --debug. */
+  onCall?: (method: string) => void;
   signal?: AbortSignal;
 }
 
@@ -54,7 +56,10 @@ export interface Session {
   readonly id: string;
   /** Resolves when the daemon's side of the session is gone. */
   readonly done: Promise<void>;
-  /** Ends the session the way the Go client does: half-close our side, then wait (bounded) for the daemon's EOF. */
+  /**
+   * Ends the session: GOAWAY to the daemon's HTTP/2 client, then half-close our side of the tunnel (as the Go
+   * client's CloseSend does) and wait, bounded, for the daemon's EOF.
+   */
   close(timeoutMs?: number): Promise<void>;
 }
 
@@ -65,7 +70,10 @@ export async function startSession(connection: BuildkitConnection, options: Sess
     sessionMetadata(id, options.sharedKey, methods.keys(), options.name),
     options.signal,
   );
-  const served = serveGrpc(tunnel, methods, options.onError ? { onError: options.onError } : {});
+  const served = serveGrpc(tunnel, methods, {
+    ...(options.onError ? { onError: options.onError } : {}),
+    ...(options.onCall ? { onCall: options.onCall } : {}),
+  });
   const tunnelClosed = new Promise<void>((resolve) => {
     if (tunnel.destroyed) resolve();
     tunnel.once("close", () => resolve());
@@ -77,7 +85,7 @@ export async function startSession(connection: BuildkitConnection, options: Sess
     done,
     close(timeoutMs = 2000) {
       closing ??= (async () => {
-        if (!tunnel.writableEnded && !tunnel.destroyed) tunnel.end();
+        served.close();
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
         clearTimeout(timer);

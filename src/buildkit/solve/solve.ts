@@ -39,6 +39,10 @@ export async function solve(connection: BuildkitConnection, request: SolveReques
     attachables: options.attachables,
     ...(options.sessionName ? { name: options.sessionName } : {}),
     onError: (err, method) => debug(`session${method ? ` ${method}` : ""}: ${err.message}`),
+    // Health checks arrive every 1–5 s for the whole build; they are not worth a debug line each.
+    onCall: (method) => {
+      if (!method.startsWith("/grpc.health.v1.")) debug(`session: daemon called ${method}`);
+    },
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const ref = request.Ref || newBuildkitId();

@@ -4,7 +4,6 @@
 // a server role on the same kind of Duplex for the reversed session tunnel, and code that runs unchanged in
 // Node (vitest) and in the bun-compiled binary.
 import http2 from "node:http2";
-import { once } from "node:events";
 import type { Duplex } from "node:stream";
 import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -40,11 +39,24 @@ export interface BidiCall {
   cancel(): void;
 }
 
-/** HTTP/2 settings for our side: big windows so exports and large status streams are not throttled. */
-export const HTTP2_SETTINGS: http2.Settings = { initialWindowSize: 4 << 20, maxFrameSize: 1 << 20 };
-const SESSION_WINDOW_BYTES = 16 << 20;
+// HTTP/2 flow-control windows stay at their defaults on purpose: a larger per-stream initialWindowSize made Node
+// stall when both sides of one stream sent multi-megabyte messages at once, and a larger connection window
+// (setLocalWindowSize) stalled Bun's HTTP/2 beyond 64 KiB. Over a local socket the defaults move >1 GB/s.
 /** Node's default per-session memory cap (10 MB) is below one maximum-size gRPC message plus buffers. */
 export const HTTP2_MAX_SESSION_MEMORY_MB = 64;
+
+/** Resolves when a stream that refused a write can take more, or has closed (then the next write fails). */
+export function writable(stream: http2.Http2Stream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off("drain", done);
+      stream.off("close", done);
+      resolve();
+    };
+    stream.on("drain", done);
+    stream.on("close", done);
+  });
+}
 
 /** Path of a generated method descriptor: `/<package.Service>/<Method>`. */
 export function methodPath(method: DescMethod): string {
@@ -63,45 +75,15 @@ export class GrpcChannel {
     session.on("error", (err: Error) => (this.sessionError = err));
     // A session without listeners for these would crash the process on a protocol error.
     session.on("goaway", () => undefined);
-    try {
-      session.setLocalWindowSize(SESSION_WINDOW_BYTES);
-    } catch {
-      // Not every runtime implements it (the session still works with the default window).
-    }
   }
 
   /** Starts HTTP/2 (client role, prior knowledge) on an already-connected Duplex. */
   static overDuplex(connection: Duplex, authority = "localhost"): GrpcChannel {
     const session = http2.connect(`http://${authority}`, {
       createConnection: () => connection,
-      settings: HTTP2_SETTINGS,
       maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB,
     });
     return new GrpcChannel(session);
-  }
-
-  /** Opens HTTP/2 with `http2.connect` options (plain TCP or TLS), for buildkitd's own listeners. */
-  static connect(authorityUrl: string, options: http2.SecureClientSessionOptions): GrpcChannel {
-    const session = http2.connect(authorityUrl, {
-      ...options,
-      settings: HTTP2_SETTINGS,
-      maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB,
-    });
-    return new GrpcChannel(session);
-  }
-
-  /** Resolves when HTTP/2 is up (our preface and the server's SETTINGS exchanged); rejects on connect errors. */
-  async ready(): Promise<void> {
-    if (this.session.connecting === false && !this.session.destroyed) return;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.session.once("connect", () => {
-        this.session.off("error", onError);
-        resolve();
-      });
-      this.session.once("error", onError);
-      this.session.once("close", () => reject(this.sessionError ?? new Error("connection closed during HTTP/2 setup")));
-    });
   }
 
   async unary(path: string, request: Uint8Array, options: CallOptions = {}): Promise<Uint8Array> {
@@ -128,9 +110,7 @@ export class GrpcChannel {
     return {
       async send(message) {
         if (stream.destroyed || stream.writableEnded) throw new GrpcError(GrpcCode.CANCELLED, `${path}: call already closed`);
-        if (!stream.write(encodeFrame(message))) {
-          await Promise.race([once(stream, "drain"), once(stream, "close")]);
-        }
+        if (!stream.write(encodeFrame(message))) await writable(stream);
       },
       closeSend() {
         if (!stream.destroyed && !stream.writableEnded) stream.end();

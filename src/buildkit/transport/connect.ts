@@ -145,14 +145,17 @@ async function dial(
       return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, tlsOptions.serverName || authority));
     }
     case "docker-container": {
+      // `docker exec -i <ctr> buildctl dial-stdio`, as buildctl and buildx do, but through the Engine API rather
+      // than by spawning the docker CLI: shim may itself be the `docker` on PATH, the API needs no second
+      // process, and it honours the same DOCKER_HOST. Docker contexts (`?context=`) are not supported.
       const dockerHost = parseDockerHost(options.dockerHost || env.DOCKER_HOST || "unix:///var/run/docker.sock", env);
       const stream = await execAttached(dockerHost, target.container, ["buildctl", "dial-stdio"]);
       try {
         return await grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(stream, "localhost"));
       } catch (err) {
-        const stderr = stream.stderrText();
+        const said = stream.failureText();
         stream.destroy();
-        throw stderr ? new Error(`${err instanceof Error ? err.message : String(err)} (buildctl dial-stdio: ${stderr})`) : err;
+        throw said ? new Error(`buildctl dial-stdio in ${target.container}: ${said}`) : err;
       }
     }
     case "docker":

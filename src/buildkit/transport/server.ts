@@ -2,16 +2,17 @@
 // the attachables (FileSync, Auth, Health, …) on a Duplex that is either the h2c-upgraded Docker socket or a
 // tunnel made of Control.Session messages.
 import http2 from "node:http2";
-import { once } from "node:events";
 import type { Duplex } from "node:stream";
 import { GrpcCode, GrpcError, type Attachable, type Handler, type ServerCall } from "../session/attachable.ts";
 import { AsyncQueue } from "./queue.ts";
 import { FrameDecoder, encodeFrame, encodeGrpcMessage, metadataFromRawHeaders } from "./framing.ts";
-import { HTTP2_MAX_SESSION_MEMORY_MB, HTTP2_SETTINGS } from "./client.ts";
+import { HTTP2_MAX_SESSION_MEMORY_MB, writable } from "./client.ts";
 
 export interface ServedConnection {
   /** Resolves when the daemon's HTTP/2 session on this connection has ended. */
   readonly closed: Promise<void>;
+  /** Graceful end: GOAWAY, let running calls finish, then end the connection's write side. */
+  close(): void;
   /** Aborts every running handler and tears the HTTP/2 session down. */
   destroy(): void;
 }
@@ -19,6 +20,8 @@ export interface ServedConnection {
 export interface ServeOptions {
   /** Reports handler failures and protocol errors (the CLI shows them under --debug). */
   onError?: (error: Error, method?: string) => void;
+  /** Every incoming call's method path, before dispatch (for --debug traces and tests). */
+  onCall?: (method: string) => void;
 }
 
 /** All method paths → handlers of a set of attachables; a path offered twice is a programming error. */
@@ -38,7 +41,7 @@ export function methodTable(attachables: readonly Attachable[]): Map<string, Han
  * read past an HTTP upgrade must have been pushed back with `pause()` then `unshift()` before this call.
  */
 export function serveGrpc(connection: Duplex, methods: ReadonlyMap<string, Handler>, options: ServeOptions = {}): ServedConnection {
-  const server = http2.createServer({ settings: HTTP2_SETTINGS, maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB });
+  const server = http2.createServer({ maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB });
   const controllers = new Set<AbortController>();
   let session: http2.ServerHttp2Session | undefined;
   let resolveClosed!: () => void;
@@ -52,15 +55,11 @@ export function serveGrpc(connection: Duplex, methods: ReadonlyMap<string, Handl
     session = s;
     s.on("error", (err: Error) => options.onError?.(err));
     s.on("close", finish);
-    try {
-      s.setLocalWindowSize(16 << 20);
-    } catch {
-      // Optional tuning; some runtimes lack it.
-    }
   });
   server.on("sessionError", (err: Error) => options.onError?.(err));
   server.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     const path = String(headers[":path"] ?? "");
+    options.onCall?.(path);
     const handler = methods.get(path);
     if (!handler) {
       respondWithStatus(stream, GrpcCode.UNIMPLEMENTED, `unknown method ${path}`);
@@ -80,6 +79,10 @@ export function serveGrpc(connection: Duplex, methods: ReadonlyMap<string, Handl
 
   return {
     closed,
+    close() {
+      if (session && !session.closed) session.close(() => connection.end());
+      else if (!connection.writableEnded) connection.end();
+    },
     destroy() {
       if (session && !session.destroyed) session.destroy();
       if (!connection.destroyed) connection.destroy();
@@ -134,9 +137,7 @@ async function runHandler(
       if (stream.destroyed || stream.closed || stream.writableEnded) {
         throw new GrpcError(GrpcCode.CANCELLED, "call closed by the daemon");
       }
-      if (!stream.write(encodeFrame(message))) {
-        await Promise.race([once(stream, "drain"), once(stream, "close")]);
-      }
+      if (!stream.write(encodeFrame(message))) await writable(stream);
     },
   };
 

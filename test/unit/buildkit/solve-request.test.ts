@@ -3,7 +3,8 @@ import { toBinary, toJson } from "@bufbuild/protobuf";
 import { SolveRequestSchema } from "../../../src/buildkit/proto/gen/buildkit/control_pb.ts";
 import { toSolveRequest } from "../../../src/buildkit/solve/request.ts";
 
-const json = (options: Parameters<typeof toSolveRequest>[0]) => toJson(SolveRequestSchema, toSolveRequest(options));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON shape checked by the assertions
+const json = (options: Parameters<typeof toSolveRequest>[0]) => toJson(SolveRequestSchema, toSolveRequest(options)) as Record<string, any>;
 
 describe("toSolveRequest", () => {
   it("golden bytes: one exporter goes to legacy fields 3/4 and to field 13", () => {

@@ -7,7 +7,7 @@ import { planBuildCache, routeBuild, type RoutingFacts, type BuildCacheFacts, ty
 const R = "/buildkit-cache";
 const STAGING = "s1";
 const from = (key: string) => ["--cache-from", `type=local,src=${R}/${key}`];
-const to = (key: string) => ["--cache-to", `type=local,dest=${R}/${key}/.staging/${STAGING},mode=max`];
+const to = (key: string) => ["--cache-to", `type=local,dest=${R}/${key}/.staging/${STAGING},mode=max,image-manifest=false`];
 const hash8 = (p: string) => createHash("sha256").update(p).digest("hex").slice(0, 8);
 
 const containerBuilder: BuilderInfo = { name: "bk", driver: "docker-container", canExport: true };

@@ -15,6 +15,14 @@ export interface FakeCall extends ServerCall {
   waitForSent(predicate: (message: Uint8Array, index: number) => boolean, from?: number): Promise<number>;
   /** When set, each send waits for this before resolving (to exercise backpressure). */
   sendDelay?: () => Promise<void>;
+  /** When set, called with every sent message (e.g. to forward it to another call). */
+  onSend?: (message: Uint8Array) => void;
+}
+
+/** Connects two calls back to back: what one handler sends, the other receives. */
+export function loopback(a: FakeCall, b: FakeCall): void {
+  a.onSend = (m) => b.push(m);
+  b.onSend = (m) => a.push(m);
 }
 
 export function fakeMetadata(values: Record<string, string[]>): Metadata {
@@ -56,6 +64,7 @@ export function fakeCall(method: string, metadata: Record<string, string[]> = {}
       if (controller.signal.aborted) throw new Error("call cancelled");
       call.sent.push(message);
       for (const w of watchers.splice(0)) w();
+      call.onSend?.(message);
       if (call.sendDelay) await call.sendDelay();
     },
     push(message) {
