@@ -202,6 +202,14 @@ function mtimeOf(path: string): number {
   }
 }
 
+function contentOf(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null;
+  }
+}
+
 function cacheKey(parts: unknown[]): string {
   return createHash("sha256").update(JSON.stringify(parts)).digest("hex").slice(0, 32);
 }
@@ -246,7 +254,8 @@ function builderStateKey(cli: CliAccess, name: string | undefined): string {
     cli.env.DOCKER_CONTEXT ?? null,
     cli.dockerConfig,
     mtimeOf(join(buildxDir, "instances")),
-    mtimeOf(join(buildxDir, "current")),
+    // buildx rewrites `current` on every run, so its content (the `buildx use` choice) is the key, not its mtime.
+    contentOf(join(buildxDir, "current")),
     mtimeOf(join(cli.dockerConfig, "config.json")),
     cli.buildxPlugin,
     mtimeOf(cli.buildxPlugin),

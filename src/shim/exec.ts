@@ -1,6 +1,7 @@
 // Runs the real binary so that users cannot tell the shim is there: inherited stdio (TTYs and byte-exact stdin
 // belong to the child), the same exit status, death by the same signal, and forwarded signals.
 import { spawn } from "node:child_process";
+import { isatty } from "node:tty";
 import type { ChildResult, Effect, ExecPlan } from "./plan.ts";
 
 /** Signals sent to the shim's pid only (kill, supervisors): always passed on. */
@@ -12,8 +13,9 @@ const FORWARDED: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
  */
 const TERMINAL_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGQUIT"];
 
+/** Checked on the descriptors: touching process.stdin would create a stream on the child's stdin. */
 export function onTerminal(): boolean {
-  return Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
+  return isatty(0) || isatty(1) || isatty(2);
 }
 
 export interface RunOptions {

@@ -2,9 +2,10 @@
 // socket, dockerd 20.10's embedded BuildKit v0.8 through /grpc + /session, and buildkitd reached through
 // `buildctl dial-stdio` in a container. Covers version probing, session registration and health checks,
 // full dockerfile.v0 solves without an exporter, failures, cancellation, and the Bun runtime.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import net from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadTestbed, repoRoot } from "./testbed.ts";
@@ -13,6 +14,7 @@ import { toSolveRequest } from "../../src/buildkit/solve/request.ts";
 import { connectToBuildkit, UNKNOWN_OLD_VERSION } from "../../src/buildkit/transport/connect.ts";
 import { DEFAULT_BUILDKIT_SOCKET } from "../../src/buildkit/transport/address.ts";
 import { startSession } from "../../src/buildkit/session/session.ts";
+import { authAttachable } from "../../src/buildkit/session/auth.ts";
 import { fileSyncAttachable } from "../../src/buildkit/filesync/sender.ts";
 import { Control, type StatusResponse } from "../../src/buildkit/proto/gen/buildkit/control_pb.ts";
 import { GrpcCode } from "../../src/buildkit/session/attachable.ts";
@@ -266,5 +268,84 @@ process.stdout.write(logs);
       expect(run.status).toBe(0);
       expect(run.stdout).toMatch(/bun-run-\d+/);
     }
+  });
+});
+
+/** Python's crypt makes the bcrypt hash the registry's htpasswd wants (no htpasswd tool in the test bed). */
+const htpasswdLine = (user: string, password: string) =>
+  spawnSync("python3", ["-c", `import crypt; print("${user}:" + crypt.crypt("${password}", crypt.mksalt(crypt.METHOD_BLOWFISH)))`], {
+    encoding: "utf8",
+  });
+const canRunAuthRegistry = spawnSync("docker-registry", ["--version"]).status === 0 && htpasswdLine("u", "p").status === 0;
+
+describe.skipIf(!canRunAuthRegistry)("registry credentials through the Auth attachable", () => {
+  let registry: ChildProcess;
+  let registryHost: string;
+  let dockerConfig: string;
+  const image = () => `${registryHost}/shim/e2e-auth:${process.pid}`;
+
+  beforeAll(async () => {
+    const dir = join(workDir, "auth-registry");
+    mkdirSync(dir, { recursive: true });
+    const port = await new Promise<number>((resolve) => {
+      const probe = net.createServer().listen(0, "127.0.0.1", () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    registryHost = `127.0.0.1:${port}`;
+    writeFileSync(join(dir, "htpasswd"), htpasswdLine("shimuser", "shimpass").stdout);
+    writeFileSync(
+      join(dir, "config.yml"),
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: ${registryHost}\n` +
+        `auth:\n  htpasswd:\n    realm: shim-e2e\n    path: ${dir}/htpasswd\n`,
+    );
+    registry = spawn("docker-registry", ["serve", join(dir, "config.yml")], { stdio: "ignore" });
+    for (let i = 0; i < 100; i++) {
+      const status = await fetch(`http://${registryHost}/v2/`).then((r) => r.status, () => 0);
+      if (status === 401) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    dockerConfig = join(workDir, "docker-config");
+    mkdirSync(dockerConfig, { recursive: true });
+    writeFileSync(join(dockerConfig, "config.json"), JSON.stringify({ auths: { [registryHost]: { auth: Buffer.from("shimuser:shimpass").toString("base64") } } }));
+  });
+  afterAll(() => {
+    registry?.kill();
+  });
+
+  async function build(address: string, dockerfile: string, exports: { type: string; attrs: Record<string, string> }[], configDir: string) {
+    const context = makeContext(`auth-${Date.now()}-${Math.random().toString(36).slice(2)}`, dockerfile);
+    const lines: string[] = [];
+    const client = await connectBuildkit({ address, dockerHost: tb.DOCKER_HOST });
+    try {
+      await client.solve(toSolveRequest({ exports }), {
+        attachables: [fileSyncAttachable({ context, dockerfile: context }), authAttachable({ env: { DOCKER_CONFIG: configDir } })],
+        sharedKey: "e2e-auth",
+        debug: (line) => lines.push(line),
+      });
+    } finally {
+      client.close();
+    }
+    return lines;
+  }
+
+  it("buildkitd pushes to a registry that requires a login", async () => {
+    const push = [{ type: "image", attrs: { name: image(), push: "true", "registry.insecure": "true" } }];
+    const dockerfile = `FROM ${tb.TESTBED_BASE_IMAGE}\nRUN echo pushed-${Date.now()} > /marker\n`;
+    await expect(build(tb.BUILDKIT_HOST, dockerfile, push, join(workDir, "no-docker-config"))).rejects.toThrow(/401 Unauthorized/);
+    const lines = await build(tb.BUILDKIT_HOST, dockerfile, push, dockerConfig);
+    expect(lines).toContain("session: daemon called /moby.filesync.v1.Auth/Credentials");
+    const tags = await fetch(`http://${registryHost}/v2/shim/e2e-auth/tags/list`, {
+      headers: { authorization: `Basic ${Buffer.from("shimuser:shimpass").toString("base64")}` },
+    }).then((r) => r.json() as Promise<{ tags: string[] }>);
+    expect(tags.tags).toContain(String(process.pid));
+  });
+
+  it("dockerd 20.10 pulls the base image from it with the credentials, and not without", async () => {
+    const dockerfile = `FROM ${image()}\nRUN cat /marker && echo pulled-${Date.now()}\n`;
+    await expect(build(`docker+${tb.DOCKER_HOST}`, dockerfile, [], join(workDir, "no-docker-config"))).rejects.toThrow(/401 Unauthorized/);
+    const lines = await build(`docker+${tb.DOCKER_HOST}`, dockerfile, [], dockerConfig);
+    expect(lines).toContain("session: daemon called /moby.filesync.v1.Auth/Credentials");
   });
 });

@@ -68,13 +68,30 @@ export function createDisplay(requested: ProgressMode, options: DisplayOptions):
     }
     case "plain": {
       const printer = new PlainPrinter(write);
+      // Batches like buildx (at most one print per 100 ms, a 150 ms ticker): a step's lines come out together.
+      let lastFlush = 0;
+      const ticker = setInterval(() => printer.flush(), 150);
+      ticker.unref();
       return {
         trace,
         mode,
-        update: (status) => printer.print(trace.update(status, now())),
-        message: (line) => write(`${line}\n`),
-        done: () => write(errorReport(trace)),
-        abandon: () => undefined,
+        update(status) {
+          printer.add(trace.update(status, now()));
+          if (now() - lastFlush >= 100) {
+            lastFlush = now();
+            printer.flush();
+          }
+        },
+        message(line) {
+          printer.flush();
+          write(`${line}\n`);
+        },
+        done() {
+          clearInterval(ticker);
+          printer.flush();
+          write(errorReport(trace));
+        },
+        abandon: () => clearInterval(ticker),
       };
     }
     case "rawjson":

@@ -177,6 +177,7 @@ export class TtyView {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.draw(true);
+    this.lineCount = 0; // the final frame stays; later output goes below it
     this.out.write("\x1b[?25h");
   }
 

@@ -34,8 +34,6 @@ export interface BidiCall {
   closeSend(): void;
   /** Response messages; throws GrpcError when the call ends with a non-OK status. */
   readonly responses: AsyncIterable<Uint8Array>;
-  /** Resolves with the response headers (e.g. `buildkit-current-timestamp`) once they arrive. */
-  readonly responseHeaders: Promise<http2.IncomingHttpHeaders>;
   cancel(): void;
 }
 
@@ -116,7 +114,6 @@ export class GrpcChannel {
         if (!stream.destroyed && !stream.writableEnded) stream.end();
       },
       responses: cancelOnEarlyExit(call.queue, call.cancel),
-      responseHeaders: call.responseHeaders,
       cancel: call.cancel,
     };
   }
@@ -177,8 +174,6 @@ export class GrpcChannel {
     let trailers: http2.IncomingHttpHeaders | undefined;
     let streamError: Error | undefined;
     let cancelled = false;
-    let resolveHeaders!: (h: http2.IncomingHttpHeaders) => void;
-    const headersPromise = new Promise<http2.IncomingHttpHeaders>((resolve) => (resolveHeaders = resolve));
 
     const cancel = () => {
       if (stream.destroyed || stream.closed) return;
@@ -189,10 +184,7 @@ export class GrpcChannel {
     if (options.signal?.aborted) queueMicrotask(cancel);
     else options.signal?.addEventListener("abort", onAbort, { once: true });
 
-    stream.on("response", (headers) => {
-      responseHeaders = headers;
-      resolveHeaders(headers);
-    });
+    stream.on("response", (headers) => (responseHeaders = headers));
     stream.on("trailers", (headers) => (trailers = headers));
     stream.on("data", (chunk: Buffer) => {
       try {
@@ -205,7 +197,6 @@ export class GrpcChannel {
     stream.on("error", (err: Error) => (streamError = err));
     stream.on("close", () => {
       options.signal?.removeEventListener("abort", onAbort);
-      resolveHeaders(responseHeaders ?? {});
       const error = callError(path, {
         responseHeaders,
         trailers,
@@ -217,7 +208,7 @@ export class GrpcChannel {
       if (error) queue.fail(error);
       else queue.end();
     });
-    return { stream, queue, cancel, responseHeaders: headersPromise };
+    return { stream, queue, cancel };
   }
 }
 
@@ -248,10 +239,11 @@ export function callError(path: string, end: CallEnd): GrpcError | undefined {
   if (httpStatus !== 0 && httpStatus !== 200) {
     return new GrpcError(grpcCodeForHttpStatus(httpStatus), `${path}: HTTP status ${httpStatus} without a gRPC status`);
   }
+  // A broken connection also resets its streams; its own error (e.g. a TLS alert) says more than the reset.
+  if (end.streamError) return new GrpcError(GrpcCode.UNAVAILABLE, `${path}: ${end.streamError.message}`);
   if (end.rstCode !== undefined && end.rstCode !== http2.constants.NGHTTP2_NO_ERROR) {
     return new GrpcError(rstCodeToGrpc(end.rstCode), `${path}: stream reset by peer (HTTP/2 error ${end.rstCode})`);
   }
-  if (end.streamError) return new GrpcError(GrpcCode.UNAVAILABLE, `${path}: ${end.streamError.message}`);
   return new GrpcError(GrpcCode.INTERNAL, `${path}: stream closed without a gRPC status`);
 }
 

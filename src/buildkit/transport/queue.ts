@@ -45,10 +45,6 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.wake();
   }
 
-  get isEnded(): boolean {
-    return this.ended;
-  }
-
   async *[Symbol.asyncIterator](): AsyncIterator<T> {
     for (;;) {
       if (this.items.length > 0) {

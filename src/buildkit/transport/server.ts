@@ -67,7 +67,9 @@ export function serveGrpc(connection: Duplex, methods: ReadonlyMap<string, Handl
     }
     const controller = new AbortController();
     controllers.add(controller);
-    void runHandler(stream, path, rawHeaders, handler, controller, options).finally(() => controllers.delete(controller));
+    runHandler(stream, path, rawHeaders, handler, controller, options)
+      .catch((err: unknown) => options.onError?.(err instanceof Error ? err : new Error(String(err)), path))
+      .finally(() => controllers.delete(controller));
   });
   connection.on("close", finish);
   connection.on("error", (err: Error) => options.onError?.(err));
@@ -127,6 +129,8 @@ async function runHandler(
     if (!finished) controller.abort(new GrpcError(GrpcCode.CANCELLED, "call cancelled by the daemon"));
   });
 
+  // The daemon may already have cancelled the call (e.g. a build failing elsewhere): nothing to answer then.
+  if (stream.destroyed || stream.closed) return;
   stream.respond({ ":status": 200, "content-type": "application/grpc" }, { waitForTrailers: true });
   const call: ServerCall = {
     method,
@@ -159,6 +163,8 @@ async function runHandler(
   if (stream.destroyed || stream.closed) return;
   const trailers: http2.OutgoingHttpHeaders = { "grpc-status": String(code) };
   if (message) trailers["grpc-message"] = encodeGrpcMessage(message);
-  stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+  stream.once("wantTrailers", () => {
+    if (!stream.destroyed && !stream.closed) stream.sendTrailers(trailers);
+  });
   stream.end();
 }

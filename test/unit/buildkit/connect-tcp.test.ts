@@ -110,7 +110,7 @@ describe.skipIf(!hasOpenssl)("tcp:// with TLS", () => {
 
   it("without a client certificate the server refuses, and the reason is reported", async () => {
     await expect(connectToBuildkit({ address: `tcp://127.0.0.1:${port}`, tls: { caCert: join(dir, "ca.pem") }, timeoutMs: 3000 })).rejects.toThrow(
-      /cannot reach BuildKit: tcp:\/\/127\.0\.0\.1:\d+: .*(certificate|alert|socket hang up|ECONNRESET|closed)/i,
+      /cannot reach BuildKit: tcp:\/\/127\.0\.0\.1:\d+: .*certificate required/i,
     );
   });
 });
