@@ -20,7 +20,7 @@ export async function ensureRemoteBuilder(cli: CliAccess, name: string, endpoint
   if (matches((await inspectBuilder(cli, name, cache)).info)) return { action: "existed" };
 
   const buildxDir = buildxStateDir(cli.dockerConfig, cli.env);
-  await mkdir(buildxDir, { recursive: true });
+  await mkdir(buildxDir, { recursive: true, mode: 0o700 }); // as buildx creates it
   return withDirLock(join(buildxDir, `.shim-create-${name}.lock`), LOCK_OPTIONS, async () => {
     const current = await inspectBuilder(cli, name, cache, true);
     if (matches(current.info)) return { action: "existed" };

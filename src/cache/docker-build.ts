@@ -61,6 +61,7 @@ export async function gatherBuildFacts(inv: DockerInvocation, cmd: BuildCommand)
   if (gated) return gated;
 
   const cache = FactsCache.forEnv(env);
+  // The gate passed, so the plugin was found.
   const cli: CliAccess = { docker: inv.realDocker, globals: inv.args.slice(0, cmd.formIndex), env, dockerConfig, buildxPlugin: buildxPlugin! };
   const config = readDockerConfig(dockerConfig);
   const routingFacts = {

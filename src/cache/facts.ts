@@ -5,9 +5,10 @@ import { execFile } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { mkdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { pluginDirs } from "../shim/real.ts";
-import { mkdirShared, writeFileAtomic } from "./shared-fs.ts";
+import { writeFileAtomic } from "./shared-fs.ts";
 import type { BuilderInfo, Env, KeyDirState, RootState } from "./plan.ts";
 import { STAGING_DIR_NAME } from "./store.ts";
 
@@ -185,8 +186,9 @@ export class FactsCache {
       .sort((a, b) => b[1].at - a[1].at)
       .slice(0, MAX_ENTRIES);
     try {
-      await mkdirShared(join(this.file, ".."));
-      await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(kept)));
+      // Private to the user (not the shared cache): nobody else may plant answers here.
+      await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+      await writeFileAtomic(this.file, JSON.stringify(Object.fromEntries(kept)), 0o600);
       this.dirty = false;
     } catch {
       // not fatal

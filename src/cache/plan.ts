@@ -168,15 +168,15 @@ export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFac
 
   const keyState = facts.keyDir(keyDir);
   const wantExport = !cmd.userCacheTo;
-  let exportTo: "key" | undefined;
+  let exporting = false;
   let useShimBuilder = false;
   if (wantExport) {
     if (keyState.problem) {
       notices.push(`shim: build cache is read-only here: ${keyState.problem}`);
     } else if (builder?.canExport) {
-      exportTo = "key";
+      exporting = true;
     } else if (facts.buildkitHost && !routing.userChoseBuilder && !facts.shimBuilderFailure) {
-      exportTo = "key";
+      exporting = true;
       useShimBuilder = true;
       debug.push(`build cache: using remote builder "${facts.shimBuilderName}" for BUILDKIT_HOST=${facts.buildkitHost}`);
     } else {
@@ -196,7 +196,7 @@ export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFac
   if (cmd.userCacheFrom) debug.push("build cache: --cache-from given by the user; not adding one");
   else if (!keyState.hasIndex) debug.push(`build cache: nothing to import yet (${keyDir}/index.json absent)`);
 
-  const stagingDir = exportTo ? posix.join(keyDir, ".staging", facts.stagingId) : undefined;
+  const stagingDir = exporting ? posix.join(keyDir, ".staging", facts.stagingId) : undefined;
   const added: string[] = [];
   if (useShimBuilder) {
     added.push("--builder", facts.shimBuilderName);

@@ -51,16 +51,17 @@ export async function chmodQuietly(path: string, mode: number): Promise<void> {
 }
 
 /**
- * Writes `data` to `path` atomically: a private temp file in the same directory, made 0666, flushed, then renamed
- * over `path`. A reader sees the old file or the new one, never a partial one.
+ * Writes `data` to `path` atomically: a private temp file in the same directory, given `mode` (0666 by default,
+ * for the shared cache), flushed, then renamed over `path`. A reader sees the old file or the new one, never a
+ * partial one.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = SHARED_FILE_MODE): Promise<void> {
   const tmp = join(dirname(path), `.${tmpPrefixFor(path)}${uniqueSuffix()}.tmp`);
   try {
-    const handle = await open(tmp, "wx", SHARED_FILE_MODE);
+    const handle = await open(tmp, "wx", mode);
     try {
       await handle.writeFile(data);
-      await handle.chmod(SHARED_FILE_MODE);
+      await handle.chmod(mode);
       await handle.sync();
     } finally {
       await handle.close();

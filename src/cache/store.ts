@@ -248,7 +248,7 @@ class OciCacheDir implements CacheDir {
     // Pre-created 0777 so that a process of another uid can clean them up if this one is killed.
     for (const sub of ["blobs", join("blobs", "sha256"), "ingest"]) await mkdirShared(join(dir, sub));
     const staging = new OciStaging(dir, this, this.options.heartbeatMs);
-    if (options.linkExisting ?? true) await this.linkBlobsInto(dir);
+    if (options.linkExisting ?? true) await this.linkBlobsInto(dir).catch(() => undefined); // an optimisation only
     return staging;
   }
 

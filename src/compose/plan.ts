@@ -93,7 +93,7 @@ export interface StagedExport {
 export interface CachePlan {
   readonly perService: ReadonlyMap<string, ServiceCache>;
   readonly exports: readonly StagedExport[];
-  /** Services importing only (recorded as a use of their key dir). */
+  /** Key dirs only imported from (recorded as used, for a later cleanup). */
   readonly importing: readonly string[];
   readonly env: Readonly<Record<string, string>>;
   /** The builder compose must be given (created before compose starts). */
@@ -159,7 +159,7 @@ export function planCache(model: ProjectModel, baseName: string, facts: CacheFac
       cacheTo = `type=local,dest=${stagingDir},mode=max`;
       exports.push({ service, key, keyDir, stagingId, stagingDir });
     }
-    if (!cacheTo && cacheFrom) importing.push(service);
+    if (!cacheTo && cacheFrom) importing.push(keyDir);
     debug.push(`build cache: service ${service} → key "${key}"${cacheFrom ? ", importing" : ", nothing to import yet"}${cacheTo ? ", exporting" : ""}`);
     if (cacheFrom || cacheTo) perService.set(service, { ...(cacheFrom ? { cacheFrom } : {}), ...(cacheTo ? { cacheTo } : {}) });
   }

@@ -86,15 +86,16 @@ export class ExecStream extends Duplex {
 }
 
 /** Runs `cmd` in a running container with stdin attached, like `docker exec -i`. */
-export async function execAttached(host: DockerHost, container: string, cmd: readonly string[]): Promise<ExecStream> {
+export async function execAttached(host: DockerHost, container: string, cmd: readonly string[], signal?: AbortSignal): Promise<ExecStream> {
   const created = await engineJson<{ Id: string }>(host, {
     method: "POST",
     path: `/containers/${encodeURIComponent(container)}/exec`,
     body: { AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false, Cmd: cmd },
+    ...(signal ? { signal } : {}),
   });
   const socket = await engineUpgrade(
     host,
-    { method: "POST", path: `/exec/${created.Id}/start`, body: { Detach: false, Tty: false } },
+    { method: "POST", path: `/exec/${created.Id}/start`, body: { Detach: false, Tty: false }, ...(signal ? { signal } : {}) },
     "tcp",
   );
   const stream = new ExecStream(socket);

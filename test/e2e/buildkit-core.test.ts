@@ -121,6 +121,9 @@ describe.each(daemons)("$name", (daemon) => {
     const names = [...status.vertexes.values()].filter((v) => v.completed && !v.error).map((v) => v.name);
     expect(names.some((n) => n.includes("COPY greeting.txt /greeting.txt"))).toBe(true);
     expect(names.some((n) => n.includes(`echo ${marker}`))).toBe(true);
+    // The build left cache records behind, which DiskUsage lists.
+    const usage = await client.diskUsage();
+    expect(usage.some((record) => record.Size > 0n && record.ID !== "")).toBe(true);
   });
 
   it("a failing RUN rejects the solve with the daemon's error and marks the vertex", async () => {

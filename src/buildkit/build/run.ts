@@ -56,119 +56,142 @@ export async function runBuild(flags: BuildFlags, io: BuildIo, extras: BuildExtr
   plan.cacheExports.push(...(extras.cacheExports ?? []));
   await checkInputs(plan);
 
-  const cancel = new AbortController();
-  const cleanups: (() => Promise<void>)[] = [];
-  let display: ProgressDisplay | undefined;
+  const state: BuildState = { cancel: new AbortController(), cleanups: [], displayFinished: false };
   let interrupts = 0;
   const onSignal = () => {
     interrupts++;
     if (interrupts === 1) {
-      cancel.abort();
+      state.cancel.abort();
       return;
     }
-    display?.abandon();
+    state.display?.abandon();
     process.exit(CANCELLED_EXIT);
   };
   if (io.handleSignals) {
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);
   }
-  let client: BuildkitClient | undefined;
   try {
-    if (plan.dockerfileFromStdin) await stageStdinDockerfile(plan, io.stdin, cleanups);
-
-    const debug = plan.debug ? (line: string) => (display ? display.message(`shim: debug: ${line}`) : io.stderr.write(`shim: debug: ${line}\n`)) : undefined;
-    client = await connectBuildkit({
-      ...(plan.connect.address ? { address: plan.connect.address } : {}),
-      tls: plan.connect.tls,
-      env: io.env,
-      ...(debug ? { debug } : {}),
-    });
-    if (cancel.signal.aborted) throw cancelled();
-    const info = await client.info();
-    const { exports, notices } = planExports(plan, { via: client.via, version: info.version });
-
-    display = createDisplay(plan.progress, { out: io.stderr, env: io.env });
-    for (const notice of notices) display.message(notice);
-    const say = (line: string) => display!.message(line);
-
-    const cache = await prepareCache(plan, say);
-    cleanups.push(() => cache.session?.discard() ?? Promise.resolve());
-    const outputs = prepareOutputs(exports, { stdout: io.stdout, dockerHost: () => dockerHostFor(client!.address, io.env) });
-
-    let uploaded = 0;
-    const attachables: Attachable[] = [
-      fileSyncAttachable(plan.locals, { onFileData: (e) => (uploaded += e.bytes) }),
-      authAttachable({ env: io.env }),
-    ];
-    if (outputs.targets.size > 0) attachables.push(fileSendAttachable(outputs.targets));
-    if (Object.keys(plan.secrets).length > 0) attachables.push(secretsAttachable(plan.secrets, { env: io.env }));
-    if (cache.session) attachables.push(cache.session.attachable());
-
-    const request = toSolveRequest({
-      ...plan.request,
-      exports: exports.map((e) => ({ type: e.type, attrs: e.attrs })),
-      cacheImports: cache.imports,
-      cacheExports: cache.exports,
-    });
-    const sharedKey = sharedKeyFor(plan.contextDir ?? io.cwd, await machineId(io.env));
-    debug?.(`BuildKit ${info.version} at ${client.address}; exporters: ${exports.map((e) => e.type).join(", ") || "none"}; shared key ${sharedKey}`);
-
-    let result;
-    try {
-      result = await client.solve(request, {
-        attachables,
-        sharedKey,
-        onStatus: (status) => display!.update(status),
-        signal: cancel.signal,
-        ...(debug ? { debug } : {}),
-      });
-    } catch (err) {
-      await outputs.settle();
-      display.done();
-      if (cancel.signal.aborted) {
-        say(summaryLine(display.trace, { durationMs: Date.now() - started, failed: true }).replace("build failed", "build cancelled"));
-        throw cancelled();
-      }
-      if (display.mode === "tty" || display.mode === "plain") say(summaryLine(display.trace, { durationMs: Date.now() - started, failed: true }));
-      throw buildError(err, plan, client.via);
-    }
-    await outputs.settle();
-    debug?.(`context upload: ${(uploaded / 1e6).toFixed(1)} MB of file data sent`);
-
-    const response = result.exporterResponse;
-    if (cache.session) {
-      // The image is built either way: a cache that could not be published is worth a warning, not a failure.
-      try {
-        for (const outcome of await cache.session.finishCacheExports(response)) {
-          for (const skipped of outcome.result.skipped) say(`shim: cache export to ${outcome.dest} left out tag ${skipped.tag}: missing ${skipped.missing.join(", ")}`);
-          for (const note of outcome.result.notes) debug?.(`cache ${outcome.dest}: ${note}`);
-        }
-      } catch (err) {
-        say(`shim: warning: the cache export was not saved: ${(err as Error).message}`);
-      }
-    }
-    for (const planned of exports) {
-      for (const name of planned.pushThroughDaemon ?? []) await pushImage(dockerHostFor(client.address, io.env), name, io.env);
-    }
-    const imageId = imageIdFrom(response) ?? outputs.outcomes.map((o) => o.metadata["containerimage.config.digest"] ?? o.metadata["containerimage.digest"]).find(Boolean);
-    if (plan.iidfile && imageId) await writeFileAtomically(plan.iidfile, imageId);
-    if (plan.metadataFile) await writeFileAtomically(plan.metadataFile, metadataDocument(response, `shim/${client.via}/${result.ref}`));
-
-    display.done();
-    if (display.mode === "tty" || display.mode === "plain") {
-      const size = imageId ? await resultSize(exports, imageId, () => dockerHostFor(client!.address, io.env)) : undefined;
-      say(summaryLine(display.trace, { durationMs: Date.now() - started, failed: false, ...(imageId ? { imageId } : {}), ...(size !== undefined ? { imageSizeBytes: size } : {}) }));
-    }
-    if (plan.quiet && imageId) io.stdout.write(`${imageId}\n`);
-    return 0;
+    return await build(plan, io, state, started);
   } finally {
     if (io.handleSignals) {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }
-    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-    client?.close();
+    if (state.display && !state.displayFinished) state.display.abandon(); // never leave a hidden cursor behind
+    for (const cleanup of state.cleanups.reverse()) await cleanup().catch(() => undefined);
+    state.client?.close();
+  }
+}
+
+interface BuildState {
+  readonly cancel: AbortController;
+  readonly cleanups: (() => Promise<void>)[];
+  client?: BuildkitClient;
+  display?: ProgressDisplay;
+  displayFinished: boolean;
+}
+
+async function build(plan: BuildPlan, io: BuildIo, state: BuildState, started: number): Promise<number> {
+  if (plan.dockerfileFromStdin) await stageStdinDockerfile(plan, io.stdin, state.cleanups);
+  const debug = plan.debug
+    ? (line: string) => (state.display ? state.display.message(`shim: debug: ${line}`) : io.stderr.write(`shim: debug: ${line}\n`))
+    : undefined;
+  const client = (state.client = await connectBuildkit({
+    ...(plan.connect.address ? { address: plan.connect.address } : {}),
+    tls: plan.connect.tls,
+    env: io.env,
+    ...(debug ? { debug } : {}),
+  }));
+  if (state.cancel.signal.aborted) throw cancelled();
+  const info = await client.info();
+  const { exports, notices } = planExports(plan, { via: client.via, version: info.version });
+  const dockerHost = () => dockerHostFor(client.address, io.env);
+
+  const display = (state.display = createDisplay(plan.progress, { out: io.stderr, env: io.env }));
+  const finishDisplay = () => {
+    if (state.displayFinished) return;
+    state.displayFinished = true;
+    display.done();
+  };
+  const say = (line: string) => display.message(line);
+  const summary = (failed: boolean, image: { imageId?: string; imageSizeBytes?: number } = {}) => {
+    if (display.mode === "tty" || display.mode === "plain") say(summaryLine(display.trace, { durationMs: Date.now() - started, failed, ...image }));
+  };
+  for (const notice of notices) say(notice);
+
+  const cache = await prepareCache(plan, say);
+  state.cleanups.push(() => cache.session?.discard() ?? Promise.resolve());
+  const outputs = prepareOutputs(exports, { stdout: io.stdout, dockerHost });
+
+  let uploaded = 0;
+  const attachables: Attachable[] = [
+    fileSyncAttachable(plan.locals, { onFileData: (e) => (uploaded += e.bytes) }),
+    authAttachable({ env: io.env }),
+  ];
+  if (outputs.targets.size > 0) attachables.push(fileSendAttachable(outputs.targets));
+  if (Object.keys(plan.secrets).length > 0) attachables.push(secretsAttachable(plan.secrets, { env: io.env }));
+  if (cache.session) attachables.push(cache.session.attachable());
+
+  const request = toSolveRequest({
+    ...plan.request,
+    exports: exports.map((e) => ({ type: e.type, attrs: e.attrs })),
+    cacheImports: cache.imports,
+    cacheExports: cache.exports,
+  });
+  const sharedKey = sharedKeyFor(plan.contextDir ?? io.cwd, await machineId(io.env));
+  debug?.(`BuildKit ${info.version} at ${client.address}; exporters: ${exports.map((e) => e.type).join(", ") || "none"}; shared key ${sharedKey}`);
+
+  let result;
+  try {
+    result = await client.solve(request, { attachables, sharedKey, onStatus: (s) => display.update(s), signal: state.cancel.signal, ...(debug ? { debug } : {}) });
+  } catch (err) {
+    await outputs.settle();
+    finishDisplay();
+    if (state.cancel.signal.aborted) {
+      if (display.mode === "tty" || display.mode === "plain") say(summaryLine(display.trace, { durationMs: Date.now() - started, failed: true }).replace("build failed", "build cancelled"));
+      throw cancelled();
+    }
+    summary(true);
+    throw buildError(err, plan, client.via);
+  }
+  await outputs.settle();
+  debug?.(`context upload: ${(uploaded / 1e6).toFixed(1)} MB of file data sent`);
+
+  try {
+    const response = result.exporterResponse;
+    if (cache.session) await publishCache(cache.session, response, say, debug);
+    for (const planned of exports) {
+      for (const name of planned.pushThroughDaemon ?? []) {
+        await pushImage(dockerHost(), name, io.env);
+        say(`shim: pushed ${name} (through the Docker daemon)`);
+      }
+    }
+    const imageId =
+      imageIdFrom(response) ?? outputs.outcomes.map((o) => o.metadata["containerimage.config.digest"] ?? o.metadata["containerimage.digest"]).find(Boolean);
+    if (plan.iidfile && imageId) await writeFileAtomically(plan.iidfile, imageId);
+    if (plan.metadataFile) await writeFileAtomically(plan.metadataFile, metadataDocument(response, `shim/${client.via}/${result.ref}`));
+    finishDisplay();
+    const size = imageId && (display.mode === "tty" || display.mode === "plain") ? await resultSize(exports, imageId, dockerHost) : undefined;
+    summary(false, { ...(imageId ? { imageId } : {}), ...(size !== undefined ? { imageSizeBytes: size } : {}) });
+    if ((plan.quiet || display.mode === "quiet") && imageId) io.stdout.write(`${imageId}\n`);
+    return 0;
+  } catch (err) {
+    finishDisplay();
+    if (err instanceof ShimError) throw err;
+    throw new ShimError(`the image was built, but ${err instanceof Error ? err.message : String(err)}`, 1);
+  }
+}
+
+/** The image is built either way: a cache that could not be published is worth a warning, not a failure. */
+async function publishCache(session: LocalCacheSession, response: Readonly<Record<string, string>>, say: (line: string) => void, debug?: (line: string) => void): Promise<void> {
+  try {
+    for (const outcome of await session.finishCacheExports(response)) {
+      for (const skipped of outcome.result.skipped) say(`shim: cache export to ${outcome.dest} left out tag ${skipped.tag}: missing ${skipped.missing.join(", ")}`);
+      for (const note of outcome.result.notes) debug?.(`cache ${outcome.dest}: ${note}`);
+    }
+  } catch (err) {
+    say(`shim: warning: the cache export was not saved: ${(err as Error).message}`);
   }
 }
 

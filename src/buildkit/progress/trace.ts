@@ -31,8 +31,9 @@ export interface TraceVertex {
   readonly items: ProgressItem[];
   /** The last complete log lines, as `<seconds> <text>`, for the error report. */
   readonly recentLogs: string[];
-  /** Text of an unfinished last log line. */
+  /** Text of an unfinished last log line, and the daemon time its first piece arrived (a line's timestamp). */
   partialLog: string;
+  partialLogAt?: number;
   /** The last lines as a terminal would show them (`\r` rewrites), for the live view. */
   readonly screenLines: string[];
   /** Whether the last screen line is the unfinished log line (replaced as it grows). */
@@ -102,8 +103,9 @@ export class BuildTrace {
         events.push({ kind: "started", vertex });
       }
       if (completed !== undefined && !wasCompleted) {
-        if (vertex.partialLog) this.pushLogLine(vertex, vertex.partialLog, undefined, events);
+        if (vertex.partialLog) this.pushLogLine(vertex, vertex.partialLog, vertex.partialLogAt, events);
         vertex.partialLog = "";
+        vertex.partialLogAt = undefined;
         events.push({ kind: "completed", vertex });
       }
     }
@@ -133,11 +135,14 @@ export class BuildTrace {
     for (const l of update.logs) {
       const vertex = this.byDigest.get(l.vertex);
       if (!vertex) continue;
-      const text = vertex.partialLog + Buffer.from(l.msg).toString("utf8");
-      const lines = text.split("\n");
-      vertex.partialLog = lines.pop() ?? "";
-      for (const line of lines) this.pushLogLine(vertex, line, timestampMs(l.timestamp), events);
-      if (vertex.partialLog) this.setScreenPartial(vertex);
+      const at = timestampMs(l.timestamp);
+      const lines = (vertex.partialLog + Buffer.from(l.msg).toString("utf8")).split("\n");
+      const rest = lines.pop() ?? "";
+      lines.forEach((line, i) => this.pushLogLine(vertex, line, i === 0 && vertex.partialLog ? (vertex.partialLogAt ?? at) : at, events));
+      // A line is stamped with the time its first piece arrived, as buildx does.
+      vertex.partialLogAt = rest && (lines.length > 0 || !vertex.partialLog) ? at : vertex.partialLogAt;
+      vertex.partialLog = rest;
+      if (rest) this.setScreenPartial(vertex);
     }
     return events;
   }

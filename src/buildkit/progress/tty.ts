@@ -99,13 +99,16 @@ export function renderFrame(trace: BuildTrace, options: FrameOptions): string[] 
   let rows = blocks.reduce((n, b) => n + b.rows.length, 0);
   const limit = Math.max(1, options.height - 2);
   if (!options.final) {
-    // Log tails of running steps, newest steps first, while they fit on the screen.
+    // Log tails of running steps, newest steps first, in the room left after the running steps' own rows
+    // (completed rows give way to them below, as in buildx).
+    let free = limit - blocks.reduce((n, b) => n + (b.vertex.completed === undefined ? b.rows.length : 0), 0);
     for (const block of [...blocks].reverse()) {
       if (block.vertex.completed !== undefined || block.rows.length === 0) continue;
       const logs = logRows(block.vertex, options);
-      if (logs.length === 0 || rows + logs.length > limit) continue;
+      if (logs.length === 0 || logs.length > free) continue;
       block.logs = logs;
       rows += logs.length;
+      free -= logs.length;
     }
     // Too many rows: drop completed steps from the top first, then whatever is oldest.
     for (const dropCompleted of [true, false]) {

@@ -87,7 +87,7 @@ export async function startSession(connection: BuildkitConnection, options: Sess
       closing ??= (async () => {
         served.close();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+        await Promise.race([tunnelClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
         clearTimeout(timer);
         served.destroy();
       })();

@@ -69,7 +69,14 @@ function toHeaderValue(value: string): string {
 export class GrpcChannel {
   private sessionError: Error | undefined;
 
-  constructor(readonly session: http2.ClientHttp2Session) {
+  /**
+   * `connection` is the Duplex the session runs on: Bun's HTTP/2 does not close a connection it was handed
+   * through createConnection, so we close it ourselves.
+   */
+  constructor(
+    readonly session: http2.ClientHttp2Session,
+    private readonly connection?: Duplex,
+  ) {
     session.on("error", (err: Error) => (this.sessionError = err));
     // A session without listeners for these would crash the process on a protocol error.
     session.on("goaway", () => undefined);
@@ -81,7 +88,7 @@ export class GrpcChannel {
       createConnection: () => connection,
       maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB,
     });
-    return new GrpcChannel(session);
+    return new GrpcChannel(session, connection);
   }
 
   async unary(path: string, request: Uint8Array, options: CallOptions = {}): Promise<Uint8Array> {
@@ -140,14 +147,15 @@ export class GrpcChannel {
     }
   }
 
-  /** Ends the HTTP/2 session gracefully (open calls finish first). */
+  /** Ends the HTTP/2 session gracefully (open calls finish first), then the connection. */
   close(): void {
-    if (!this.session.closed) this.session.close();
+    if (!this.session.closed) this.session.close(() => this.connection?.destroy());
   }
 
   /** Tears everything down now. */
   destroy(): void {
     if (!this.session.destroyed) this.session.destroy();
+    if (this.connection && !this.connection.destroyed) this.connection.destroy();
   }
 
   private start(path: string, options: CallOptions) {
@@ -170,8 +178,8 @@ export class GrpcChannel {
     const stream = this.session.request(headers, { endStream: false });
     const queue = new AsyncQueue<Uint8Array>({ pause: () => stream.pause(), resume: () => stream.resume() });
     const decoder = new FrameDecoder();
-    let responseHeaders: http2.IncomingHttpHeaders | undefined;
-    let trailers: http2.IncomingHttpHeaders | undefined;
+    let responseHeaders: CallEnd["responseHeaders"];
+    let trailers: CallEnd["trailers"];
     let streamError: Error | undefined;
     let cancelled = false;
 
@@ -212,9 +220,12 @@ export class GrpcChannel {
   }
 }
 
+/** Response headers or trailers as Node hands them over (`:status` is a number). */
+type ReceivedHeaders = Readonly<Record<string, string | string[] | number | undefined>>;
+
 interface CallEnd {
-  responseHeaders: http2.IncomingHttpHeaders | undefined;
-  trailers: http2.IncomingHttpHeaders | undefined;
+  responseHeaders: ReceivedHeaders | undefined;
+  trailers: ReceivedHeaders | undefined;
   rstCode: number | undefined;
   cancelled: boolean;
   streamError: Error | undefined;
@@ -262,8 +273,8 @@ function rstCodeToGrpc(code: number): GrpcCodeValue {
   }
 }
 
-function headerString(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value[0] : value;
+function headerString(value: string | string[] | number | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value === undefined ? undefined : String(value);
 }
 
 /** Wraps a response queue so that leaving a `for await` loop early cancels the call instead of leaking it. */

@@ -74,7 +74,7 @@ export async function connectToBuildkit(options: ConnectOptions = {}): Promise<B
     const label = describe(candidate.target);
     options.debug?.(`buildkit: trying ${label} (${candidate.source})`);
     try {
-      const connection = await withTimeout(dial(candidate.target, env, options), options.timeoutMs ?? 5000);
+      const connection = await withTimeout((signal) => dial(candidate.target, env, options, signal), options.timeoutMs ?? 5000);
       options.debug?.(`buildkit: connected to ${label}, BuildKit ${connection.info.version}`);
       return connection;
     } catch (err) {
@@ -90,21 +90,22 @@ function describe(target: BuildkitAddress): string {
   return target.kind === "docker" ? `docker (${target.dockerHost})` : target.address;
 }
 
-async function withTimeout<T extends { close(): void }>(attempt: Promise<T>, ms: number): Promise<T> {
+/** Runs one dial with a deadline; at the deadline its signal aborts, so sockets and calls it opened are torn down. */
+async function withTimeout<T>(dialWith: (signal: AbortSignal) => Promise<T>, ms: number): Promise<T> {
+  const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      timedOut = true;
       reject(new Error(`no answer within ${ms} ms`));
+      controller.abort();
     }, ms);
   });
+  const attempt = dialWith(controller.signal);
+  attempt.catch(() => undefined); // after a timeout its own rejection is no longer interesting
   try {
     return await Promise.race([attempt, timeout]);
   } finally {
     clearTimeout(timer);
-    // A dial that finishes after its deadline must not leak an open connection.
-    if (timedOut) attempt.then((c) => c.close(), () => undefined);
   }
 }
 
@@ -112,24 +113,25 @@ async function dial(
   target: BuildkitAddress,
   env: Readonly<Record<string, string | undefined>>,
   options: ConnectOptions,
+  signal: AbortSignal,
 ): Promise<BuildkitConnection> {
   switch (target.kind) {
     case "unix": {
       if (!existsSync(target.socketPath)) throw new Error("no such socket");
-      const socket = await connectSocket(net.connect(target.socketPath), "connect");
-      return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, "localhost"));
+      const socket = await connectSocket(net.connect(target.socketPath), "connect", signal);
+      return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, "localhost"), signal);
     }
     case "tcp": {
       const authority = net.isIPv6(target.host) ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
       const tlsOptions = options.tls && (options.tls.dir || options.tls.caCert || options.tls.cert || options.tls.key) ? options.tls : undefined;
       if (!tlsOptions) {
-        const socket = await connectSocket(net.connect(target.port, target.host), "connect");
-        return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, authority));
+        const socket = await connectSocket(net.connect(target.port, target.host), "connect", signal);
+        return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, authority), signal);
       }
-      const files = tlsOptions.dir ? resolveTlsDir(tlsOptions.dir, existsSync) : tlsOptions;
       if (tlsOptions.dir && (tlsOptions.caCert || tlsOptions.cert || tlsOptions.key)) {
         throw new Error("cannot use a TLS directory together with separate TLS files");
       }
+      const files = tlsOptions.dir ? resolveTlsDir(tlsOptions.dir, existsSync) : tlsOptions;
       const socket = await connectSocket(
         tls.connect({
           host: target.host,
@@ -141,17 +143,18 @@ async function dial(
           ...(files.key ? { key: readFileSync(files.key) } : {}),
         }),
         "secureConnect",
+        signal,
       );
-      return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, tlsOptions.serverName || authority));
+      return grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(socket, tlsOptions.serverName || authority), signal);
     }
     case "docker-container": {
       // `docker exec -i <ctr> buildctl dial-stdio`, as buildctl and buildx do, but through the Engine API rather
       // than by spawning the docker CLI: shim may itself be the `docker` on PATH, the API needs no second
       // process, and it honours the same DOCKER_HOST. Docker contexts (`?context=`) are not supported.
       const dockerHost = parseDockerHost(options.dockerHost || env.DOCKER_HOST || "unix:///var/run/docker.sock", env);
-      const stream = await execAttached(dockerHost, target.container, ["buildctl", "dial-stdio"]);
+      const stream = await execAttached(dockerHost, target.container, ["buildctl", "dial-stdio"], signal);
       try {
-        return await grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(stream, "localhost"));
+        return await grpcConnection(target.address, "buildkitd", GrpcChannel.overDuplex(stream, "localhost"), signal);
       } catch (err) {
         const said = stream.failureText();
         stream.destroy();
@@ -159,24 +162,38 @@ async function dial(
       }
     }
     case "docker":
-      return dockerConnection(parseDockerHost(target.dockerHost, env));
+      return dockerConnection(parseDockerHost(target.dockerHost, env), signal);
   }
 }
 
-function connectSocket<S extends net.Socket>(socket: S, readyEvent: "connect" | "secureConnect"): Promise<S> {
+function connectSocket<S extends net.Socket>(socket: S, readyEvent: "connect" | "secureConnect", signal: AbortSignal): Promise<S> {
   return new Promise((resolve, reject) => {
+    const onAbort = () => socket.destroy(new Error("connect aborted"));
+    signal.addEventListener("abort", onAbort, { once: true });
     socket.once(readyEvent, () => {
+      signal.removeEventListener("abort", onAbort);
       socket.off("error", reject);
       resolve(socket);
     });
-    socket.once("error", reject);
+    socket.once("error", (err) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(err);
+    });
   });
 }
 
 /** A buildkitd-style endpoint: the session tunnel is the Control.Session bidi call on the same channel. */
-async function grpcConnection(address: string, via: "buildkitd" | "docker", control: GrpcChannel): Promise<BuildkitConnection> {
+async function grpcConnection(
+  address: string,
+  via: "buildkitd" | "docker",
+  control: GrpcChannel,
+  signal: AbortSignal,
+): Promise<BuildkitConnection> {
+  const onAbort = () => control.destroy();
+  signal.addEventListener("abort", onAbort, { once: true });
   try {
     const info = await probe(control);
+    signal.removeEventListener("abort", onAbort);
     return {
       address,
       via,
@@ -199,10 +216,10 @@ async function grpcConnection(address: string, via: "buildkitd" | "docker", cont
  * `POST /session` (the daemon is the HTTP/2 client there), with the session metadata as HTTP/1.1 header lines,
  * one line per repeated value — as buildx's docker driver does.
  */
-async function dockerConnection(host: DockerHost): Promise<BuildkitConnection> {
-  const socket = await engineUpgrade(host, { method: "POST", path: "/grpc" }, "h2c");
+async function dockerConnection(host: DockerHost, signal: AbortSignal): Promise<BuildkitConnection> {
+  const socket = await engineUpgrade(host, { method: "POST", path: "/grpc", signal }, "h2c");
   const control = GrpcChannel.overDuplex(socket, "localhost");
-  const connection = await grpcConnection(`docker (${host.url})`, "docker", control);
+  const connection = await grpcConnection(`docker (${host.url})`, "docker", control, signal);
   return {
     ...connection,
     async openSessionTunnel(metadata, signal) {

@@ -82,8 +82,11 @@ export function serveGrpc(connection: Duplex, methods: ReadonlyMap<string, Handl
   return {
     closed,
     close() {
-      if (session && !session.closed) session.close(() => connection.end());
-      else if (!connection.writableEnded) connection.end();
+      const endConnection = () => {
+        if (!connection.destroyed && !connection.writableEnded) connection.end();
+      };
+      if (session && !session.closed) session.close(endConnection);
+      else endConnection();
     },
     destroy() {
       if (session && !session.destroyed) session.destroy();

@@ -46,6 +46,29 @@ describe("tcp://", () => {
   });
 });
 
+describe("deadline", () => {
+  it("a server that never speaks HTTP/2 is given up on at the deadline, and the connection is closed", async () => {
+    let closedByClient!: () => void;
+    const clientClosed = new Promise<void>((resolve) => (closedByClient = resolve));
+    const server = net.createServer((socket) => {
+      socket.on("error", () => undefined);
+      socket.on("close", () => closedByClient());
+      socket.resume(); // read (and drop) the client's preface, so its FIN is noticed
+    });
+    const port = await listen(server);
+    try {
+      const started = Date.now();
+      await expect(connectToBuildkit({ address: `tcp://127.0.0.1:${port}`, timeoutMs: 300 })).rejects.toThrow(
+        `cannot reach BuildKit: tcp://127.0.0.1:${port}: no answer within 300 ms`,
+      );
+      expect(Date.now() - started).toBeLessThan(2000);
+      await clientClosed;
+    } finally {
+      server.close();
+    }
+  });
+});
+
 describe.skipIf(!hasOpenssl)("tcp:// with TLS", () => {
   let dir: string;
   let server: tls.Server;

@@ -9,6 +9,7 @@ import {
   queryUnescape,
 } from "../../../src/buildkit/transport/framing.ts";
 import { GrpcCode, GrpcError } from "../../../src/buildkit/session/attachable.ts";
+import { callError } from "../../../src/buildkit/transport/client.ts";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 
@@ -103,5 +104,44 @@ describe("incoming metadata", () => {
   it("does not unescape a key whose -encoded marker is not 1", () => {
     const md = metadataFromRawHeaders(["k", "a+b", "k-encoded", "0"]);
     expect(md.all("k")).toEqual(["a+b"]);
+  });
+});
+
+describe("how a call ended → gRPC outcome", () => {
+  const end = (overrides: Partial<Parameters<typeof callError>[1]>) =>
+    callError("/p.S/M", { responseHeaders: { ":status": 200 }, trailers: undefined, rstCode: 0, cancelled: false, streamError: undefined, partialFrame: false, ...overrides });
+
+  it("OK trailers; OK with a cut-off message is INTERNAL", () => {
+    expect(end({ trailers: { "grpc-status": "0" } })).toBeUndefined();
+    expect(end({ trailers: { "grpc-status": "0" }, partialFrame: true })).toMatchObject({ code: GrpcCode.INTERNAL });
+  });
+
+  it("status and percent-decoded message from trailers, or from headers in a trailers-only response", () => {
+    expect(end({ trailers: { "grpc-status": "2", "grpc-message": "executor failed: exit code: 1%0A" } })).toMatchObject({
+      code: GrpcCode.UNKNOWN,
+      message: "executor failed: exit code: 1\n",
+    });
+    expect(end({ responseHeaders: { ":status": 200, "grpc-status": "12", "grpc-message": "unknown method Info" } })).toMatchObject({
+      code: GrpcCode.UNIMPLEMENTED,
+      message: "unknown method Info",
+    });
+  });
+
+  it("keeps grpc-status-details-bin as bytes", () => {
+    const error = end({ trailers: { "grpc-status": "5", "grpc-status-details-bin": Buffer.from([8, 5]).toString("base64").replace(/=+$/, "") } });
+    expect(Array.from(error!.statusDetails!)).toEqual([8, 5]);
+  });
+
+  it("no gRPC status: our cancel, a non-200 HTTP status, a connection error, a reset", () => {
+    expect(end({ cancelled: true, rstCode: 8 })).toMatchObject({ code: GrpcCode.CANCELLED });
+    expect(end({ responseHeaders: { ":status": 404 } })).toMatchObject({ code: GrpcCode.UNIMPLEMENTED });
+    expect(end({ responseHeaders: { ":status": 503 } })).toMatchObject({ code: GrpcCode.UNAVAILABLE });
+    expect(end({ streamError: new Error("certificate required"), rstCode: 2 })).toMatchObject({
+      code: GrpcCode.UNAVAILABLE,
+      message: "/p.S/M: certificate required",
+    });
+    expect(end({ rstCode: 7 })).toMatchObject({ code: GrpcCode.UNAVAILABLE }); // REFUSED_STREAM
+    expect(end({ rstCode: 2 })).toMatchObject({ code: GrpcCode.INTERNAL });
+    expect(end({})).toMatchObject({ code: GrpcCode.INTERNAL, message: "/p.S/M: stream closed without a gRPC status" });
   });
 });

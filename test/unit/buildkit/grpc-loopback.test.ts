@@ -12,10 +12,12 @@ import { GrpcChannel, methodPath } from "../../../src/buildkit/transport/client.
 import { serveGrpc, methodTable } from "../../../src/buildkit/transport/server.ts";
 import { GrpcCode, GrpcError, type Handler, type ServerCall } from "../../../src/buildkit/session/attachable.ts";
 import { BytesMessageSchema, Control } from "../../../src/buildkit/proto/gen/buildkit/control_pb.ts";
-import { Health, HealthCheckResponseSchema, HealthCheckResponse_ServingStatus } from "../../../src/buildkit/proto/gen/grpc/health_pb.ts";
-import { GetSecretResponseSchema, Secrets } from "../../../src/buildkit/proto/gen/buildkit/secrets_pb.ts";
+import { Health, HealthCheckResponse_ServingStatus } from "../../../src/buildkit/proto/gen/grpc/health_pb.ts";
+import { Secrets } from "../../../src/buildkit/proto/gen/buildkit/secrets_pb.ts";
 import { startSession, SessionHeader } from "../../../src/buildkit/session/session.ts";
 import { secretsAttachable } from "../../../src/buildkit/session/secrets.ts";
+import { healthAttachable } from "../../../src/buildkit/session/health.ts";
+import { BytesMessageTunnel } from "../../../src/buildkit/transport/tunnel.ts";
 import { engineUpgrade } from "../../../src/engine/client.ts";
 import type { BuildkitConnection } from "../../../src/buildkit/transport/connect.ts";
 
@@ -142,7 +144,6 @@ describe("gRPC client ↔ server", () => {
 
   it("typed calls through generated descriptors: Health and Secrets", async () => {
     const secrets = secretsAttachable({ token: { env: "SHIM_TEST_TOKEN" }, absent: { file: "/nonexistent/secret" } }, { env: { SHIM_TEST_TOKEN: "s3cr3t" } });
-    const { healthAttachable } = await import("../../../src/buildkit/session/health.ts");
     const channel = await loopback(methodTable([healthAttachable(), secrets]));
     const health = await channel.call(Health.method.check, {});
     expect(health.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
@@ -157,7 +158,6 @@ describe("gRPC client ↔ server", () => {
       expect(status.status).toBe(HealthCheckResponse_ServingStatus.SERVING);
       break; // leaving the loop cancels the call
     }
-    void GetSecretResponseSchema;
   });
 });
 
@@ -206,7 +206,6 @@ describe("sessions", () => {
       control,
       info: { version: "test", package: "", revision: "", infoSupported: true },
       openSessionTunnel: async (metadata) => {
-        const { BytesMessageTunnel } = await import("../../../src/buildkit/transport/tunnel.ts");
         return new BytesMessageTunnel(control.bidi(methodPath(Control.method.session), { metadata }));
       },
       close: () => control.destroy(),
@@ -268,7 +267,7 @@ describe("sessions", () => {
       { method: "POST", path: "/session", headers: { [SessionHeader.uuid]: ["id1"], [SessionHeader.method]: ["/a/B", "/c/D"] } },
       "h2c",
     );
-    const served = serveGrpc(socket, methodTable([(await import("../../../src/buildkit/session/health.ts")).healthAttachable()]));
+    const served = serveGrpc(socket, methodTable([healthAttachable()]));
     expect(await healthStatus).toBe(HealthCheckResponse_ServingStatus.SERVING);
     const methodLines = rawHeaders.flatMap((name, i) => (i % 2 === 0 && name.toLowerCase() === SessionHeader.method ? [rawHeaders[i + 1]] : []));
     expect(methodLines).toEqual(["/a/B", "/c/D"]);
@@ -276,4 +275,3 @@ describe("sessions", () => {
   });
 });
 
-void HealthCheckResponseSchema;
