@@ -35,6 +35,7 @@ import type { ProjectModel } from "./model.ts";
 import type { TranslatePath } from "./override.ts";
 import { assemble, decideName, needsOf, planCache, type CachePlan, type NameDecision } from "./plan.ts";
 import { locateProject, normalizeV1, sessionIdFrom, Undecidable, type Env, type ProjectLocation } from "./project.ts";
+import { encodeV1CacheKeys, V1_CACHE_KEYS_VAR } from "./v1-cache-keys.ts";
 import { bakeNeedsFsEntitlementsOff, buildPath, isV1, readsTopLevelName } from "./version.ts";
 
 /**
@@ -44,12 +45,6 @@ import { bakeNeedsFsEntitlementsOff, buildPath, isV1, readsTopLevelName } from "
  * processed command, and a stray inherited value never matches another command.
  */
 export const PLANNED_VAR = "SHIM_COMPOSE_PLANNED";
-
-/**
- * Compose v1 builds with `docker build -t <project>_<service>` (the shim in docker mode). Its project name carries
- * the session suffix, so this map (JSON: tag → cache key) lets docker mode use the session-independent key.
- */
-export const V1_CACHE_KEYS_VAR = "SHIM_COMPOSE_CACHE_KEYS";
 
 export function plannedFingerprint(args: readonly string[]): string {
   return createHash("sha256").update(args.join("\0")).digest("hex").slice(0, 24);
@@ -247,7 +242,7 @@ export async function planComposeTokens(ctx: ComposeContext, debug: string[] = [
       if (svc.build) keys[svc.image ?? `${name.insert}_${service}`] = sanitizeKeyPart(`${base}_${service}`);
     }
     if (Object.keys(keys).length > 0) {
-      envAdded[V1_CACHE_KEYS_VAR] = JSON.stringify(keys);
+      envAdded[V1_CACHE_KEYS_VAR] = encodeV1CacheKeys(keys);
       debug.push(`build cache: compose v1 builds through docker build; keys for its tags: ${envAdded[V1_CACHE_KEYS_VAR]}`);
     }
   }
