@@ -26,7 +26,7 @@ import { hostView } from "../shim/docker-mode.ts";
 import { childEnv } from "../shim/exec.ts";
 import type { ExecPlan, RealBinaryKind } from "../shim/plan.ts";
 import { translateVolumeSpec } from "../translate/mounts.ts";
-import { mappingSource, type PathRule } from "../translate/pathmap.ts";
+import { pathRules } from "../translate/rules.ts";
 import { translateSource } from "../translate/source.ts";
 import { parseComposeArgv, parseSubcommand, type ComposeArgv } from "./argv.ts";
 import { composeEffect, OVERRIDE_DIR_PREFIX, OVERRIDE_FILE_NAME } from "./effect.ts";
@@ -64,24 +64,6 @@ export interface ComposeContext {
   /** The real Docker CLI (for buildx), looked up only by commands that build. */
   readonly realDocker: () => string | undefined;
   readonly envChanges: Readonly<Record<string, string | null>>;
-}
-
-async function pathRules(settings: Settings, host: string | undefined, debug: string[]): Promise<PathRule[]> {
-  const source = mappingSource(settings);
-  switch (source.kind) {
-    case "off":
-      debug.push("path translation off (SHIM_PATH_MAP=off)");
-      return [];
-    case "explicit":
-    case "workspace":
-      return source.rules;
-    case "auto": {
-      const { autoDetectRules } = await import("../translate/automap.ts");
-      const detected = await autoDetectRules(host);
-      debug.push(detected.why);
-      return detected.rules;
-    }
-  }
 }
 
 /** The daemon compose talks to (for auto-detected mappings): `-H` before `compose` or of compose v1, else DOCKER_HOST. */
@@ -159,7 +141,7 @@ export async function planComposeTokens(ctx: ComposeContext, debug: string[] = [
   let translate: TranslatePath | undefined;
   const runVolumes: { option: ScannedOption; value: string }[] = [];
   if (needs.volumes) {
-    const rules = await pathRules(settings, daemonHost(ctx, argv, env), debug);
+    const rules = await pathRules(settings, daemonHost(ctx, argv, env), env, debug);
     if (rules.length > 0) {
       translate = (source) => {
         const t = translateSource(source, view, rules);

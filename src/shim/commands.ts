@@ -1,12 +1,12 @@
 // The shim's own commands (invoked under any name other than docker / docker-compose).
 import { realpathSync } from "node:fs";
-import { request } from "node:http";
 import pkg from "../../package.json" with { type: "json" };
 import { configFilePath, loadConfigFile, resolveSettings, SETTINGS, type SettingName, type Settings } from "./config.ts";
 import { ShimError } from "./errors.ts";
 import { applySteps, installTargets, nodeFsView, planInstall, planUninstall, shimHome } from "./install.ts";
 import { findRealBinary } from "./real.ts";
-import { endpointFromHost } from "../translate/automap.ts";
+import { engineJson } from "../engine/client.ts";
+import { DEFAULT_DOCKER_HOST, parseDockerHost } from "../engine/host.ts";
 import { mappingSource } from "../translate/pathmap.ts";
 
 const USAGE = `Usage: shim COMMAND
@@ -62,26 +62,13 @@ function install(args: readonly string[], uninstall: boolean): number {
   return 0;
 }
 
-function ping(host: string | undefined): Promise<string> {
-  const endpoint = endpointFromHost(host);
-  if (!endpoint) return Promise.resolve(`cannot check ${host} (only unix:// and tcp:// are checked)`);
-  return new Promise((resolve, reject) => {
-    const req = request({ ...endpoint, path: "/version", timeout: 3000, headers: { Host: "docker" } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        try {
-          const v = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { Version?: string; ApiVersion?: string };
-          resolve(`Docker Engine ${v.Version ?? "?"} (API ${v.ApiVersion ?? "?"})`);
-        } catch {
-          reject(new Error(`unexpected answer (HTTP ${res.statusCode})`));
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("no answer within 3 s")));
-    req.on("error", reject);
-    req.end();
+async function daemonVersion(host: string | undefined, env: NodeJS.ProcessEnv): Promise<string> {
+  const v = await engineJson<{ Version?: string; ApiVersion?: string }>(parseDockerHost(host ?? DEFAULT_DOCKER_HOST, env), {
+    method: "GET",
+    path: "/version",
+    signal: AbortSignal.timeout(3000),
   });
+  return `Docker Engine ${v.Version ?? "?"} (API ${v.ApiVersion ?? "?"})`;
 }
 
 function settingSource(name: SettingName, env: NodeJS.ProcessEnv, file: Settings): string {
@@ -137,9 +124,9 @@ async function doctor(): Promise<number> {
 
   const host = settings.dockerHost && !env.DOCKER_HOST ? settings.dockerHost : env.DOCKER_HOST;
   try {
-    say(`daemon ${host ?? "unix:///var/run/docker.sock"}: ${await ping(host)}`);
+    say(`daemon ${host ?? DEFAULT_DOCKER_HOST}: ${await daemonVersion(host, env)}`);
   } catch (err) {
-    problem(`daemon ${host ?? "unix:///var/run/docker.sock"} is not reachable: ${(err as Error).message}`);
+    problem(`daemon ${host ?? DEFAULT_DOCKER_HOST} is not reachable: ${(err as Error).message}`);
   }
 
   if (realDocker) {

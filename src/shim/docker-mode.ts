@@ -4,7 +4,7 @@ import { choseDaemon, parseDockerArgv } from "./argv.ts";
 import type { Settings } from "./config.ts";
 import type { DockerInvocation } from "./context.ts";
 import type { ExecPlan } from "./plan.ts";
-import { mappingSource, type PathRule } from "../translate/pathmap.ts";
+import { pathRules } from "../translate/rules.ts";
 import { mayNeedMapping, mountForm, planTranslation, scanMountOptions } from "../translate/plan.ts";
 import type { HostView } from "../translate/source.ts";
 
@@ -35,25 +35,6 @@ function effectiveHost(inv: DockerInvocation): string | undefined {
   return inv.envChanges.DOCKER_HOST ?? inv.env.DOCKER_HOST ?? undefined;
 }
 
-async function pathRules(inv: DockerInvocation, debug: string[]): Promise<PathRule[]> {
-  const source = mappingSource(inv.settings);
-  switch (source.kind) {
-    case "off":
-      debug.push("path translation off (SHIM_PATH_MAP=off)");
-      return [];
-    case "explicit":
-    case "workspace":
-      debug.push(`path map (${source.kind === "explicit" ? "SHIM_PATH_MAP" : "WORKSPACE_DIR"}): ${source.rules.map((r) => `${r.from}=${r.to}`).join(",")}`);
-      return source.rules;
-    case "auto": {
-      const { autoDetectRules } = await import("../translate/automap.ts");
-      const detected = await autoDetectRules(effectiveHost(inv));
-      debug.push(detected.why);
-      return detected.rules;
-    }
-  }
-}
-
 /** First words of every build form (`build`, `image build`, `builder build`, `buildx build|b`); cheap pre-filter. */
 const BUILD_COMMAND_WORDS = new Set(["build", "image", "builder", "buildx"]);
 
@@ -70,7 +51,7 @@ export async function planDocker(inv: DockerInvocation): Promise<ExecPlan> {
       debug.push(`unknown option ${scan.unknownFlag} for docker ${form.label}: the options after it are passed through untranslated`);
     }
     if (!mayNeedMapping(scan.options)) return { binary: "docker", args: inv.args, env, debug, notices };
-    const rules = await pathRules(inv, debug);
+    const rules = await pathRules(inv.settings, effectiveHost(inv), inv.env, debug);
     const plan = planTranslation(inv.args, scan.options, hostView(inv.cwd, inv.env), rules);
     for (const change of plan.changes) debug.push(`${change.flag} ${change.from} → ${change.to} (${change.why})`);
     return { binary: "docker", args: plan.args, env, debug, notices };

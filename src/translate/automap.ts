@@ -1,9 +1,10 @@
 // Auto-detected mapping: ask the daemon for this container's own mounts and map each destination to its source.
 // The answer never changes for a running container, so it is cached per container id.
 import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
 import { hostname, tmpdir } from "node:os";
 import { join, posix } from "node:path";
+import { engineJson } from "../engine/client.ts";
+import { DEFAULT_DOCKER_HOST, parseDockerHost } from "../engine/host.ts";
 import type { PathRule } from "./pathmap.ts";
 
 const CONTAINER_ID = /[0-9a-f]{64}/;
@@ -44,41 +45,6 @@ export function rulesFromMounts(mounts: readonly DaemonMount[], canonical: (path
   return rules;
 }
 
-export interface DaemonEndpoint {
-  readonly socketPath?: string;
-  readonly host?: string;
-  readonly port?: number;
-}
-
-/** Parses a DOCKER_HOST value the shim can query itself (unix:// and plain tcp://); undefined otherwise. */
-export function endpointFromHost(host: string | undefined): DaemonEndpoint | undefined {
-  if (!host) return { socketPath: "/var/run/docker.sock" };
-  if (host.startsWith("unix://")) return { socketPath: host.slice("unix://".length) };
-  const tcp = /^tcp:\/\/([^:/]+)(?::(\d+))?\/?$/.exec(host);
-  if (tcp) return { host: tcp[1], port: tcp[2] ? Number(tcp[2]) : 2375 };
-  return undefined;
-}
-
-function getJson(endpoint: DaemonEndpoint, path: string, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const req = request({ ...endpoint, path, method: "GET", timeout: timeoutMs, headers: { Host: "docker" } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        if (res.statusCode !== 200) return reject(new Error(`daemon answered ${res.statusCode} for ${path}`));
-        try {
-          resolve(JSON.parse(Buffer.concat(chunks).toString("utf8")));
-        } catch (err) {
-          reject(err);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error(`no answer from the daemon within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 function readText(path: string): string | undefined {
   try {
     return readFileSync(path, "utf8");
@@ -101,9 +67,13 @@ export interface AutoMapResult {
 }
 
 /** Looks up (or recalls) this container's mounts; never throws — no rules when anything is missing. */
-export async function autoDetectRules(dockerHost: string | undefined): Promise<AutoMapResult> {
-  const endpoint = endpointFromHost(dockerHost);
-  if (!endpoint) return { rules: [], why: `auto-detect skipped: cannot query ${dockerHost} directly` };
+export async function autoDetectRules(dockerHost: string | undefined, env: NodeJS.ProcessEnv): Promise<AutoMapResult> {
+  let host;
+  try {
+    host = parseDockerHost(dockerHost || DEFAULT_DOCKER_HOST, env);
+  } catch (err) {
+    return { rules: [], why: `auto-detect skipped: ${(err as Error).message}` };
+  }
   const id = detectContainerId(readText);
   const lookup = id ?? hostname();
   const uid = process.getuid?.() ?? 0;
@@ -120,7 +90,7 @@ export async function autoDetectRules(dockerHost: string | undefined): Promise<A
   }
   let info: { Id?: string; Mounts?: DaemonMount[] };
   try {
-    info = (await getJson(endpoint, `/containers/${encodeURIComponent(lookup)}/json`, 3000)) as typeof info;
+    info = await engineJson<typeof info>(host, { method: "GET", path: `/containers/${encodeURIComponent(lookup)}/json`, signal: AbortSignal.timeout(3000) });
   } catch (err) {
     return { rules: [], why: `auto-detect found no container ${lookup.slice(0, 12)}: ${(err as Error).message}` };
   }

@@ -4,7 +4,7 @@ import { mapPath, mappingSource, parsePathMap, type PathRule } from "../../../sr
 import { splitCsv, translateMountSpec, translateVolumeSpec } from "../../../src/translate/mounts.ts";
 import { mayNeedMapping, mountForm, planTranslation, scanMountOptions } from "../../../src/translate/plan.ts";
 import { resolveExistingPrefix, sourceKind, translateSource, type HostView } from "../../../src/translate/source.ts";
-import { detectContainerId, endpointFromHost, rulesFromMounts } from "../../../src/translate/automap.ts";
+import { detectContainerId, rulesFromMounts } from "../../../src/translate/automap.ts";
 import { ShimError } from "../../../src/shim/errors.ts";
 
 const WS = "/data/workspaces/spec-tasks/spt_123";
@@ -226,12 +226,5 @@ describe("auto-detection", () => {
       { from: "/var/run/docker.sock", to: "/run/hydra/docker.sock" },
       { from: "/run/docker.sock", to: "/run/hydra/docker.sock" },
     ]);
-  });
-
-  it("queries only hosts it can reach directly", () => {
-    expect(endpointFromHost(undefined)).toEqual({ socketPath: "/var/run/docker.sock" });
-    expect(endpointFromHost("unix:///run/d.sock")).toEqual({ socketPath: "/run/d.sock" });
-    expect(endpointFromHost("tcp://10.0.0.1:2375")).toEqual({ host: "10.0.0.1", port: 2375 });
-    expect(endpointFromHost("ssh://me@host")).toBeUndefined();
   });
 });
