@@ -192,7 +192,9 @@ export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFac
     debug.push("build cache: --cache-to given by the user; not adding one");
   }
 
-  const importing = !cmd.userCacheFrom && keyState.hasIndex;
+  // Imported even before the first export: buildx then only warns "local cache import … not found", and the
+  // flag the user sees does not depend on what another session did before.
+  const importing = !cmd.userCacheFrom;
   if (cmd.userCacheFrom) debug.push("build cache: --cache-from given by the user; not adding one");
   else if (!keyState.hasIndex) debug.push(`build cache: nothing to import yet (${keyDir}/index.json absent)`);
 

@@ -113,9 +113,13 @@ export interface SubcommandOptions {
   readonly builds: boolean;
   /** `--builder` of `compose build`. */
   readonly builder?: string;
+  /** `build --with-dependencies`. */
+  readonly withDependencies: boolean;
   /** `build --print` / `--check`: nothing is built. */
   readonly noBuildOutput: boolean;
   readonly help: boolean;
+  /** Services named on the command line (`run`: the one it runs). */
+  readonly services: readonly string[];
   /** `run -v/--volume` options (bind sources the daemon must see). */
   readonly runVolumes: readonly ScannedOption[];
   /** Options the table does not know (assumed to be switches); reported under SHIM_DEBUG. */
@@ -133,18 +137,26 @@ export function parseSubcommand(argv: ComposeArgv): SubcommandOptions | undefine
   if (!table) return undefined;
   const options: ScannedOption[] = [];
   const unknownFlags: string[] = [];
+  const services: string[] = [];
   let at = argv.subcommandIndex + 1;
   const tokens = argv.tokens;
   while (at < tokens.length) {
     const scan = scanOptions(tokens, table, at);
     options.push(...scan.options);
-    if (scan.terminator !== undefined || scan.missingValue) break;
+    if (scan.terminator !== undefined) {
+      if (name !== "run") services.push(...tokens.slice(scan.positional));
+      else if (scan.positional < tokens.length) services.push(tokens[scan.positional]!);
+      break;
+    }
+    if (scan.missingValue) break;
     if (scan.unknownFlag) {
       unknownFlags.push(scan.unknownFlag);
       at = scan.positional + 1;
       continue;
     }
-    if (name === "run" || scan.positional >= tokens.length) break;
+    if (scan.positional >= tokens.length) break;
+    services.push(tokens[scan.positional]!);
+    if (name === "run") break;
     at = scan.positional + 1;
   }
   const has = (n: string) => options.some((o) => o.name === n && boolValue(o));
@@ -153,8 +165,10 @@ export function parseSubcommand(argv: ComposeArgv): SubcommandOptions | undefine
   return {
     builds: name === "build" || (lastBuild !== undefined && boolValue(lastBuild)),
     ...(builder !== undefined ? { builder } : {}),
+    withDependencies: has("with-dependencies"),
     noBuildOutput: name === "build" && (has("print") || has("check")),
     help: has("help"),
+    services,
     runVolumes: name === "run" ? options.filter((o) => o.name === "volume" || o.name === "volumes") : [],
     unknownFlags,
   };

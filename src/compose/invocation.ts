@@ -33,7 +33,7 @@ import { composeEffect, OVERRIDE_DIR_PREFIX, OVERRIDE_FILE_NAME } from "./effect
 import { buildxVersion, composeCwd, composeVersion, firstTimeFor, nodeProjectFs, resolvedModel, type ConfigOutcome } from "./facts.ts";
 import type { ProjectModel } from "./model.ts";
 import type { TranslatePath } from "./override.ts";
-import { assemble, decideName, needsOf, planCache, type CachePlan, type NameDecision } from "./plan.ts";
+import { assemble, decideName, needsOf, planCache, servicesToBuild, type CachePlan, type NameDecision } from "./plan.ts";
 import { locateProject, normalizeV1, sessionIdFrom, Undecidable, type Env, type ProjectLocation } from "./project.ts";
 import { encodeV1CacheKeys, V1_CACHE_KEYS_VAR } from "./v1-cache-keys.ts";
 import { bakeNeedsFsEntitlementsOff, buildPath, isV1, readsTopLevelName } from "./version.ts";
@@ -177,6 +177,8 @@ export async function planComposeTokens(ctx: ComposeContext, debug: string[] = [
   let cache: CachePlan | undefined;
   const envAdded: Record<string, string> = {};
   const base = baseName(location, name, model, argv, v1);
+  const activeProfiles = argv.globals.profiles.length > 0 ? argv.globals.profiles : (location.env.COMPOSE_PROFILES ?? "").split(",").map((p) => p.trim()).filter(Boolean);
+  const building = model && sub ? servicesToBuild(model, argv.subcommand!, sub.services, activeProfiles, sub.withDependencies) : new Set<string>();
   if (model && wantsCache) {
     const buildxPlugin = findBuildxPlugin(dockerConfig, env);
     const realDocker = ctx.realDocker();
@@ -204,14 +206,14 @@ export async function planComposeTokens(ctx: ComposeContext, debug: string[] = [
       cwd: composeCwd(ctx.cwd, env, v1),
       warnNoCacheTo: path.bake && !path.cacheTo && (await firstTimeFor(ctx.realCompose, "bake-drops-cache-to", facts)),
     };
-    cache = planCache(model, base, cacheFacts, env);
+    cache = planCache(model, building, base, cacheFacts, env);
     if (cache.ensureBuilder && cli) {
       const { name: builderName, endpoint } = cache.ensureBuilder;
       try {
         const outcome = await ensureRemoteBuilder(cli, builderName, endpoint, facts);
         debug.push(`build cache: remote builder "${builderName}" ${outcome.action}`);
       } catch (err) {
-        cache = planCache(model, base, { ...cacheFacts, builder: { ...cacheFacts.builder, shimBuilderFailure: (err as Error).message } }, env);
+        cache = planCache(model, building, base, { ...cacheFacts, builder: { ...cacheFacts.builder, shimBuilderFailure: (err as Error).message } }, env);
       }
     }
     await facts.save();
@@ -221,7 +223,7 @@ export async function planComposeTokens(ctx: ComposeContext, debug: string[] = [
   if (model && wantsV1Keys) {
     const keys: Record<string, string> = {};
     for (const [service, svc] of model.services) {
-      if (svc.build) keys[svc.image ?? `${name.insert}_${service}`] = sanitizeKeyPart(`${base}_${service}`);
+      if (svc.build && building.has(service)) keys[svc.image ?? `${name.insert}_${service}`] = sanitizeKeyPart(`${base}_${service}`);
     }
     if (Object.keys(keys).length > 0) {
       envAdded[V1_CACHE_KEYS_VAR] = encodeV1CacheKeys(keys);

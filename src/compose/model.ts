@@ -11,6 +11,8 @@ export interface ServiceModel {
   readonly build?: { readonly cacheFrom: readonly string[]; readonly cacheTo: readonly string[] };
   readonly image?: string;
   readonly volumes: readonly VolumeEntry[];
+  readonly profiles: readonly string[];
+  readonly dependsOn: readonly string[];
 }
 
 export interface FileObject {
@@ -67,6 +69,9 @@ export function modelFromConfig(doc: unknown): ProjectModel {
       ...(build ? { build: { cacheFrom: strings(build.cache_from), cacheTo: strings(build.cache_to) } } : {}),
       ...(typeof svc.image === "string" ? { image: svc.image } : {}),
       volumes,
+      profiles: strings(svc.profiles),
+      // v2 prints a mapping (service → condition), v1 a list or a mapping.
+      dependsOn: Array.isArray(svc.depends_on) ? strings(svc.depends_on) : Object.keys(record(svc.depends_on) ?? {}),
     });
   }
   const volumes = new Map<string, NamedVolume>();

@@ -55,6 +55,27 @@ export function needsOf(argv: ComposeArgv, sub: SubcommandOptions | undefined): 
   };
 }
 
+/**
+ * The services a building command builds: the ones named on the command line — with what they depend on, except
+ * for `build` without `--with-dependencies` — else every service its profiles enable (and their dependencies).
+ */
+export function servicesToBuild(model: ProjectModel, subcommand: string, named: readonly string[], activeProfiles: readonly string[], withDependencies: boolean): Set<string> {
+  const enabled = (name: string) => {
+    const svc = model.services.get(name);
+    return svc !== undefined && (svc.profiles.length === 0 || activeProfiles.includes("*") || svc.profiles.some((p) => activeProfiles.includes(p)));
+  };
+  const followDependencies = subcommand !== "build" || withDependencies;
+  const out = new Set<string>();
+  const visit = (name: string) => {
+    const svc = model.services.get(name);
+    if (!svc || out.has(name)) return;
+    out.add(name);
+    if (followDependencies) for (const dep of svc.dependsOn) visit(dep);
+  };
+  for (const name of named.length > 0 ? named : [...model.services.keys()].filter(enabled)) visit(name);
+  return out;
+}
+
 export interface BuilderFacts {
   /** The builder compose will use: `build --builder`, BUILDX_BUILDER, else buildx's current one. */
   readonly chosenByUser?: string;
@@ -118,7 +139,13 @@ function exportDecision(b: BuilderFacts): ExportDecision {
 }
 
 /** Cache entries for every service that builds (issue item 6). */
-export function planCache(model: ProjectModel, baseName: string, facts: CacheFacts, env: Readonly<Record<string, string | undefined>>): CachePlan {
+export function planCache(
+  model: ProjectModel,
+  building: ReadonlySet<string>,
+  baseName: string,
+  facts: CacheFacts,
+  env: Readonly<Record<string, string | undefined>>,
+): CachePlan {
   const debug: string[] = [];
   const notices: string[] = [];
   const empty = (line: string, notice?: string): CachePlan => ({
@@ -141,7 +168,7 @@ export function planCache(model: ProjectModel, baseName: string, facts: CacheFac
   const exports: StagedExport[] = [];
   const importing: string[] = [];
   for (const [service, svc] of model.services) {
-    if (!svc.build) continue;
+    if (!svc.build || !building.has(service)) continue;
     const key = sanitizeKeyPart(`${baseName}_${service}`);
     if (!isSafeKey(key)) {
       debug.push(`build cache: service ${service} gives no usable key; skipped`);
@@ -163,7 +190,7 @@ export function planCache(model: ProjectModel, baseName: string, facts: CacheFac
     debug.push(`build cache: service ${service} → key "${key}"${cacheFrom ? ", importing" : ", nothing to import yet"}${cacheTo ? ", exporting" : ""}`);
     if (cacheFrom || cacheTo) perService.set(service, { ...(cacheFrom ? { cacheFrom } : {}), ...(cacheTo ? { cacheTo } : {}) });
   }
-  if (!decision.export && [...model.services.values()].some((s) => s.build)) {
+  if (!decision.export && [...building].some((s) => model.services.get(s)?.build)) {
     debug.push(`build cache: not exporting: ${decision.why}`);
     if (decision.notice) notices.push(decision.notice);
   }

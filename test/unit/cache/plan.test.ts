@@ -134,10 +134,11 @@ describe("planBuildCache: key and flags", () => {
     expect(p.debug.join("\n")).toMatch(/key "myapp" from tag "myapp" → \/buildkit-cache\/myapp/);
   });
 
-  it("does not import from a key that has no index yet (avoids buildx's not-found warning)", () => {
+  it("imports from a key that has no index yet (the first build only gets buildx's not-found warning)", () => {
     const p = plan(["build", "-t", "x", "."], {}, {}, { [`${R}/x`]: { hasIndex: false } });
-    expect(p.args).toEqual(["build", ...to("x"), "-t", "x", "."]);
-    expect(p.cache?.importing).toBe(false);
+    expect(p.args).toEqual(["build", ...from("x"), ...to("x"), "-t", "x", "."]);
+    expect(p.cache?.importing).toBe(true);
+    expect(p.debug.join("\n")).toMatch(/nothing to import yet/);
   });
 
   it("a key dir this uid cannot write: import only, one clear line", () => {
@@ -239,9 +240,9 @@ describe("planBuildCache: routing and builders", () => {
     expect(p.args.slice(0, 3)).toEqual(["build", "--builder", "shim"]);
   });
 
-  it("read-only with nothing to import: no flags at all, and the line", () => {
+  it("read-only with nothing to import yet: import only, routed to buildx, and the line", () => {
     const p = plan(["build", "-t", "x", "."], { builder: dockerBuilder, cliVersion: "20.10.24" }, {}, { [`${R}/x`]: { hasIndex: false } });
-    expect(p.args).toEqual(["build", "-t", "x", "."]);
+    expect(p.args).toEqual(["buildx", "build", ...from("x"), "-t", "x", "."]);
     expect(p.notices).toHaveLength(1);
   });
 });

@@ -68,6 +68,9 @@ describe("--build is a real option of the subcommand only", () => {
     expect(parseSubcommand(parse(["build", "--print"]))?.noBuildOutput).toBe(true);
     const run = parseSubcommand(parse(["run", "-v", "/a:/b", "--volume=/c:/d", "-vx:/y", "app", "-v", "/not:/me"]))!;
     expect(run.runVolumes.map((o) => o.value)).toEqual(["/a:/b", "/c:/d", "x:/y"]);
+    expect(run.services).toEqual(["app"]);
+    expect(parseSubcommand(parse(["up", "-d", "web", "--scale", "db=2", "db", "--", "x"]))!.services).toEqual(["web", "db", "x"]);
+    expect(parseSubcommand(parse(["build", "--with-dependencies", "web"]))!.withDependencies).toBe(true);
   });
 
   it("knows which commands need what", () => {

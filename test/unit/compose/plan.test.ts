@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { parseComposeArgv, parseSubcommand } from "../../../src/compose/argv.ts";
 import { modelFromConfig } from "../../../src/compose/model.ts";
 import { buildOverride, type TranslatePath } from "../../../src/compose/override.ts";
-import { assemble, decideName, planCache, type CacheFacts } from "../../../src/compose/plan.ts";
+import { assemble, decideName, planCache, servicesToBuild, type CacheFacts } from "../../../src/compose/plan.ts";
 import type { ProjectLocation } from "../../../src/compose/project.ts";
 import { buildPath, parseComposeVersion } from "../../../src/compose/version.ts";
 import type { KeyDirState } from "../../../src/cache/plan.ts";
@@ -103,11 +103,34 @@ describe("the override document", () => {
   });
 });
 
+describe("which services a command builds", () => {
+  const model = modelFromConfig({
+    services: {
+      web: { build: {}, depends_on: { db: { condition: "service_started" } } },
+      db: { build: {} },
+      tool: { build: {}, profiles: ["tools"] },
+      other: { image: "x" },
+    },
+  });
+  it.each<[string, string[], string[], boolean, string[]]>([
+    ["build", [], [], false, ["web", "db", "other"]],
+    ["build", [], ["tools"], false, ["web", "db", "tool", "other"]],
+    ["build", [], ["*"], false, ["web", "db", "tool", "other"]],
+    ["build", ["web"], [], false, ["web"]],
+    ["build", ["web"], [], true, ["web", "db"]],
+    ["up", ["web"], [], false, ["web", "db"]],
+    ["run", ["tool"], [], false, ["tool"]],
+  ])("%s %j with profiles %j (--with-dependencies %s)", (sub, named, profiles, withDeps, expected) => {
+    expect([...servicesToBuild(model, sub, named, profiles, withDeps)].sort()).toEqual(expected.sort());
+  });
+});
+
 describe("cache entries", () => {
   const model = modelFromConfig(V2_CONFIG);
+  const ALL = new Set(model.services.keys());
 
   it("imports what exists, exports through the remote builder, and leaves a user's cache_to alone", () => {
-    const plan = planCache(model, "proj", cacheFacts({}, { "/buildkit-cache/proj_web": { hasIndex: true } }), {});
+    const plan = planCache(model, ALL, "proj", cacheFacts({}, { "/buildkit-cache/proj_web": { hasIndex: true } }), {});
     expect(Object.fromEntries(plan.perService)).toEqual({
       web: { cacheFrom: "type=local,src=/buildkit-cache/proj_web", cacheTo: "type=local,dest=/buildkit-cache/proj_web/.staging/st-web,mode=max" },
     });
@@ -120,10 +143,10 @@ describe("cache entries", () => {
   });
 
   it("keeps a user's builder that can export, and does not replace one that cannot", () => {
-    const own = planCache(model, "proj", cacheFacts({ builder: { chosenByUser: "mine", builder: { name: "mine", driver: "docker-container", canExport: true }, shimBuilderName: "shim" } }), {});
+    const own = planCache(model, ALL, "proj", cacheFacts({ builder: { chosenByUser: "mine", builder: { name: "mine", driver: "docker-container", canExport: true }, shimBuilderName: "shim" } }), {});
     expect(own.env).toEqual({});
     expect(own.exports).toHaveLength(1);
-    const weak = planCache(model, "proj", cacheFacts({ builder: { chosenByUser: "default", builder: { name: "default", driver: "docker", canExport: false }, buildkitHost: "tcp://bk:1234", shimBuilderName: "shim" } }), {});
+    const weak = planCache(model, ALL, "proj", cacheFacts({ builder: { chosenByUser: "default", builder: { name: "default", driver: "docker", canExport: false }, buildkitHost: "tcp://bk:1234", shimBuilderName: "shim" } }), {});
     expect(weak.exports).toEqual([]);
     expect(weak.env).toEqual({});
     expect(weak.notices).toEqual(['shim: build cache is read-only here (builder "default" (docker driver) cannot export cache); choose a docker-container or remote builder to save it']);
@@ -132,28 +155,28 @@ describe("cache entries", () => {
   it("only imports when this compose drops cache_to (bake 2.37.0–2.37.2), warning once", () => {
     const path = buildPath(version("2.37.1"), {});
     const imported = { "/buildkit-cache/proj_web": { hasIndex: true } };
-    const first = planCache(model, "proj", cacheFacts({ buildPath: path, warnNoCacheTo: true }, imported), {});
+    const first = planCache(model, ALL, "proj", cacheFacts({ buildPath: path, warnNoCacheTo: true }, imported), {});
     expect(Object.fromEntries(first.perService)).toEqual({ web: { cacheFrom: "type=local,src=/buildkit-cache/proj_web" } });
     expect(first.importing).toEqual(["/buildkit-cache/proj_web"]);
     expect(first.notices).toEqual(["shim: compose 2.37.1 drops cache_to when it builds with bake (fixed in 2.37.3); the shared build cache is only read"]);
-    expect(planCache(model, "proj", cacheFacts({ buildPath: path, warnNoCacheTo: false }, imported), {}).notices).toEqual([]);
+    expect(planCache(model, ALL, "proj", cacheFacts({ buildPath: path, warnNoCacheTo: false }, imported), {}).notices).toEqual([]);
   });
 
   it("turns bake's filesystem entitlement check off only where buildx needs it and the user did not decide", () => {
     const facts = cacheFacts({ bakeNeedsFsOff: true });
-    expect(planCache(model, "proj", facts, {}).env.BUILDX_BAKE_ENTITLEMENTS_FS).toBe("0");
-    expect(planCache(model, "proj", facts, { BUILDX_BAKE_ENTITLEMENTS_FS: "1" }).env.BUILDX_BAKE_ENTITLEMENTS_FS).toBeUndefined();
-    expect(planCache(model, "proj", { ...facts, root: "/home/retro/work/proj/.cache" }, {}).env.BUILDX_BAKE_ENTITLEMENTS_FS).toBeUndefined();
+    expect(planCache(model, ALL, "proj", facts, {}).env.BUILDX_BAKE_ENTITLEMENTS_FS).toBe("0");
+    expect(planCache(model, ALL, "proj", facts, { BUILDX_BAKE_ENTITLEMENTS_FS: "1" }).env.BUILDX_BAKE_ENTITLEMENTS_FS).toBeUndefined();
+    expect(planCache(model, ALL, "proj", { ...facts, root: "/home/retro/work/proj/.cache" }, {}).env.BUILDX_BAKE_ENTITLEMENTS_FS).toBeUndefined();
   });
 
   it("is off without a cache root, and says so when the root is unusable", () => {
-    expect(planCache(model, "proj", cacheFacts({ rootState: { state: "missing" } }), {}).perService.size).toBe(0);
-    expect(planCache(model, "proj", cacheFacts({ rootState: { state: "unusable", reason: "x is not writable" } }), {}).notices).toEqual(["shim: build cache off: x is not writable"]);
+    expect(planCache(model, ALL, "proj", cacheFacts({ rootState: { state: "missing" } }), {}).perService.size).toBe(0);
+    expect(planCache(model, ALL, "proj", cacheFacts({ rootState: { state: "unusable", reason: "x is not writable" } }), {}).notices).toEqual(["shim: build cache off: x is not writable"]);
   });
 
   it("shares keys across sessions: the key uses the name without the session suffix", () => {
-    const a = planCache(model, decideName(location, { id: "A", from: "SHIM_SESSION_ID" }, false).base, cacheFacts(), {});
-    const b = planCache(model, decideName(location, { id: "B", from: "SHIM_SESSION_ID" }, false).base, cacheFacts(), {});
+    const a = planCache(model, ALL, decideName(location, { id: "A", from: "SHIM_SESSION_ID" }, false).base, cacheFacts(), {});
+    const b = planCache(model, ALL, decideName(location, { id: "B", from: "SHIM_SESSION_ID" }, false).base, cacheFacts(), {});
     expect(a.exports.map((e) => e.key)).toEqual(["proj_web"]);
     expect(b.exports.map((e) => e.key)).toEqual(a.exports.map((e) => e.key));
   });
@@ -199,7 +222,7 @@ describe("the real compose's argv", () => {
     const argv = parseComposeArgv(vector.tokens, vector.plugin ?? false)!;
     const loc = { ...location, ...vector.loc };
     const model = modelFromConfig(V2_CONFIG);
-    const cache = vector.cache ? planCache(model, "mine", cacheFacts(), {}) : undefined;
+    const cache = vector.cache ? planCache(model, new Set(["web"]), "mine", cacheFacts(), {}) : undefined;
     const plan = assemble({
       argv,
       location: loc,
