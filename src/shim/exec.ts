@@ -1,6 +1,5 @@
 // Runs the real binary so that users cannot tell the shim is there: inherited stdio (TTYs and byte-exact stdin
 // belong to the child), the same exit status, death by the same signal, and forwarded signals.
-import { spawn } from "node:child_process";
 import { isatty } from "node:tty";
 import type { ChildResult, Effect, ExecPlan } from "./plan.ts";
 
@@ -58,6 +57,8 @@ export async function runChild({ file, plan, env }: RunOptions): Promise<ChildRe
     throw err;
   }
 
+  // Loaded here: the passthrough path replaces the process instead and never needs it.
+  const { spawn } = await import("node:child_process");
   const child = spawn(file, plan.args, { stdio: "inherit", env: childEnv(env, plan.env), argv0: file });
   const forward = (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
@@ -79,6 +80,22 @@ export async function runChild({ file, plan, env }: RunOptions): Promise<ChildRe
 
   for (const effect of prepared) await effect.after?.(result);
   return result;
+}
+
+type Execve = (file: string, args: string[], env: NodeJS.ProcessEnv) => never;
+
+/**
+ * Replaces the shim with the real binary when the runtime can (Bun; Node ≥ 22.15): nothing to forward, and the
+ * exit status, signals, TTY and stdin are docker's own by construction. Returns false when it cannot.
+ */
+export function replaceProcess(file: string, args: readonly string[], env: NodeJS.ProcessEnv): boolean {
+  const execve = (process as unknown as { execve?: Execve }).execve;
+  if (typeof execve !== "function") return false;
+  // The runtime ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec (docker would then
+  // get EPIPE instead of dying quietly in `docker ps | head -1`); a caught one reverts to the default action.
+  for (const signal of ["SIGPIPE", "SIGXFSZ"] as const) process.on(signal, () => {});
+  execve.call(process, file, [file, ...args], env);
+  return true;
 }
 
 /** Ends the shim the way the child ended. */

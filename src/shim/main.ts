@@ -1,12 +1,12 @@
 // Dispatch by the name the shim was invoked as: `docker` → docker mode, `docker-compose` → compose mode,
 // anything else (`shim`) → the shim's own commands.
-import { realpathSync } from "node:fs";
+import { realpathSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import { composeArgs, planCompose } from "./compose-mode.ts";
 import { isTrue, loadConfigFile, resolveSettings } from "./config.ts";
 import { planDocker, socketRouting } from "./docker-mode.ts";
 import { formatShimError, SHIM_EXIT, ShimError } from "./errors.ts";
-import { exitLike, runChild } from "./exec.ts";
+import { childEnv, exitLike, replaceProcess, runChild } from "./exec.ts";
 import { parseDockerArgv } from "./argv.ts";
 import type { ExecPlan, RealBinaryKind } from "./plan.ts";
 import { checkLoop, findRealBinary, LOOP_GUARD_VAR } from "./real.ts";
@@ -38,13 +38,18 @@ function selfPath(): string {
   }
 }
 
+/** Written synchronously: the process may be replaced by exec right after. */
+function say(line: string): void {
+  writeSync(2, `${line}\n`);
+}
+
 function showDebug(file: string, plan: ExecPlan): void {
-  for (const line of plan.debug ?? []) process.stderr.write(`shim: debug: ${line}\n`);
+  for (const line of plan.debug ?? []) say(`shim: debug: ${line}`);
   for (const [key, value] of Object.entries(plan.env ?? {})) {
     if (key === LOOP_GUARD_VAR) continue;
-    process.stderr.write(`shim: debug: env ${value === null ? `-${key}` : `${key}=${value}`}\n`);
+    say(`shim: debug: env ${value === null ? `-${key}` : `${key}=${value}`}`);
   }
-  process.stderr.write(`shim: debug: exec ${[file, ...plan.args].map((a) => JSON.stringify(a)).join(" ")}\n`);
+  say(`shim: debug: exec ${[file, ...plan.args].map((a) => JSON.stringify(a)).join(" ")}`);
 }
 
 /** Runs the real binary for docker or compose mode. */
@@ -74,11 +79,12 @@ async function front(kind: RealBinaryKind, invokedAs: string, args: readonly str
 
   const chain = checkLoop(env, fingerprint(kind, realFile, plan.args));
   plan = { ...plan, env: { ...plan.env, [LOOP_GUARD_VAR]: chain } };
-  for (const notice of plan.notices ?? []) process.stderr.write(`${notice}\n`);
+  for (const notice of plan.notices ?? []) say(notice);
   if (isTrue(settings.debug)) showDebug(realFile, plan);
 
   let result;
   try {
+    if (!plan.effects?.length) replaceProcess(realFile, plan.args, childEnv(env, plan.env));
     result = await runChild({ file: realFile, plan, env });
   } catch (err) {
     throw new ShimError(`cannot run ${realFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -96,7 +102,7 @@ export async function main(invokedAs: string, args: readonly string[]): Promise<
     const { runShimCommand } = await import("./commands.ts");
     process.exit(await runShimCommand(args));
   } catch (err) {
-    process.stderr.write(`${formatShimError(err)}\n`);
+    say(formatShimError(err));
     process.exit(err instanceof ShimError ? err.exitCode : SHIM_EXIT);
   }
 }

@@ -4,8 +4,14 @@ import { translateMountSpec, translateVolumeSpec } from "./mounts.ts";
 import { sourceKind, type HostView } from "./source.ts";
 import type { PathRule } from "./pathmap.ts";
 
+/** Builds a table on first use: most docker commands never need these, and startup time is the shim's budget. */
+function lazyTable(build: () => FlagTable): () => FlagTable {
+  let table: FlagTable | undefined;
+  return () => (table ??= build());
+}
+
 /** `docker run` / `docker create` options (docker/cli cli/command/container/opts.go, run.go, create.go). */
-export const RUN_FLAGS: FlagTable = flagTable(
+export const runFlags = lazyTable(() => flagTable(
   "--add-host=", "--annotation=", "-a,--attach=", "--blkio-weight=", "--blkio-weight-device=", "--cap-add=", "--cap-drop=",
   "--cgroup-parent=", "--cgroupns=", "--cidfile=", "--cpu-count=", "--cpu-percent=", "--cpu-period=", "--cpu-quota=",
   "--cpu-rt-period=", "--cpu-rt-runtime=", "-c,--cpu-shares=", "--cpus=", "--cpuset-cpus=", "--cpuset-mems=",
@@ -23,7 +29,7 @@ export const RUN_FLAGS: FlagTable = flagTable(
   "-d,--detach", "-i,--interactive", "-t,--tty", "--init", "--no-healthcheck", "--oom-kill-disable", "--privileged",
   "-P,--publish-all", "--read-only", "--rm", "--sig-proxy", "-q,--quiet", "--disable-content-trust", "--help",
   "--use-api-socket",
-);
+));
 
 const SERVICE_COMMON = [
   "--cap-add=", "--cap-drop=", "--credential-spec=", "--dns=", "--dns-option=", "--dns-search=", "--endpoint-mode=",
@@ -40,14 +46,14 @@ const SERVICE_COMMON = [
 ];
 
 /** `docker service create` options (docker/cli cli/command/service/opts.go, create.go). */
-export const SERVICE_CREATE_FLAGS: FlagTable = flagTable(
+export const serviceCreateFlags = lazyTable(() => flagTable(
   ...SERVICE_COMMON, "--config=", "--constraint=", "--container-label=", "-e,--env=", "--env-file=", "--group=", "--host=",
   "-l,--label=", "--mode=", "--mount=", "--name=", "--network=", "--placement-pref=", "-p,--publish=", "--secret=",
   "--sysctl=",
-);
+));
 
 /** `docker service update` options (cli/command/service/update.go). */
-export const SERVICE_UPDATE_FLAGS: FlagTable = flagTable(
+export const serviceUpdateFlags = lazyTable(() => flagTable(
   ...SERVICE_COMMON, "--args=", "--config-add=", "--config-rm=", "--constraint-add=", "--constraint-rm=",
   "--container-label-add=", "--container-label-rm=", "--dns-add=", "--dns-rm=", "--dns-option-add=", "--dns-option-rm=",
   "--dns-search-add=", "--dns-search-rm=", "--env-add=", "--env-rm=", "--generic-resource-add=",
@@ -57,7 +63,7 @@ export const SERVICE_UPDATE_FLAGS: FlagTable = flagTable(
   "--sysctl-rm=", "--ulimit-add=", "--ulimit-rm=", "--force", "--rollback",
   // `--mount` is not an update flag in docker; accepting it here only lets the shim translate it consistently.
   "--mount=",
-);
+));
 
 export interface MountForm {
   /** Index of the first option token. */
@@ -72,15 +78,15 @@ export interface MountForm {
 export function mountForm(parsed: DockerArgv): MountForm | undefined {
   const { argv, commandIndex, command } = parsed;
   const next = argv[commandIndex + 1];
-  if (command === "run" || command === "create") return { start: commandIndex + 1, table: RUN_FLAGS, interspersed: false, label: command };
+  if (command === "run" || command === "create") return { start: commandIndex + 1, table: runFlags(), interspersed: false, label: command };
   if (command === "container" && (next === "run" || next === "create")) {
-    return { start: commandIndex + 2, table: RUN_FLAGS, interspersed: false, label: `container ${next}` };
+    return { start: commandIndex + 2, table: runFlags(), interspersed: false, label: `container ${next}` };
   }
   if (command === "service" && next === "create") {
-    return { start: commandIndex + 2, table: SERVICE_CREATE_FLAGS, interspersed: false, label: "service create" };
+    return { start: commandIndex + 2, table: serviceCreateFlags(), interspersed: false, label: "service create" };
   }
   if (command === "service" && next === "update") {
-    return { start: commandIndex + 2, table: SERVICE_UPDATE_FLAGS, interspersed: true, label: "service update" };
+    return { start: commandIndex + 2, table: serviceUpdateFlags(), interspersed: true, label: "service update" };
   }
   return undefined;
 }
