@@ -48,10 +48,10 @@ function prefixOption(args: readonly string[]): string | undefined {
 function install(args: readonly string[], uninstall: boolean): number {
   const prefix = prefixOption(args);
   const self = selfPath();
-  const shimPath = shimHome(prefix);
   const targets = installTargets(prefix, process.env, nodeFsView, self);
+  const shimPath = shimHome(prefix, targets);
   if (!uninstall && !targets.some((t) => t.kind === "docker")) {
-    throw new ShimError(prefix ? `no docker CLI at ${prefix}/bin/docker` : "no docker CLI found on PATH to put the shim in front of");
+    throw new ShimError(prefix ? `no docker CLI at ${prefix}/bin/docker or ${prefix}/docker` : "no docker CLI found on PATH to put the shim in front of");
   }
   const steps = uninstall ? planUninstall(targets, shimPath, self, nodeFsView) : planInstall(targets, shimPath, self, nodeFsView);
   try {

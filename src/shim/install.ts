@@ -25,20 +25,27 @@ export type InstallStep =
   | { op: "remove"; path: string }
   | { op: "skip"; path: string; why: string };
 
-/** Targets under a prefix (`--prefix DIR`) or on this system. */
+const present = (fs: FsView, path: string) => fs.exists(path) || fs.exists(`${path}.real`);
+
+/**
+ * Targets under a prefix (`--prefix DIR`: `DIR/bin/docker` or `DIR/docker`, compose plugins in
+ * `DIR/{lib,libexec}/docker/cli-plugins` or `DIR/cli-plugins`, a standalone `docker-compose` beside docker)
+ * or on this system (PATH and the Docker CLI's plugin dirs).
+ */
 export function installTargets(prefix: string | undefined, env: NodeJS.ProcessEnv, fs: FsView, self: string): InstallTarget[] {
   const targets: InstallTarget[] = [];
-  const add = (path: string, kind: InstallTarget["kind"]) => {
-    if (!targets.some((t) => t.path === path)) targets.push({ path, kind });
+  const add = (path: string | undefined, kind: InstallTarget["kind"]) => {
+    if (path && !targets.some((t) => t.path === path)) targets.push({ path, kind });
   };
   if (prefix) {
-    add(join(prefix, "bin", "docker"), "docker");
-    for (const dir of ["lib/docker/cli-plugins", "libexec/docker/cli-plugins"]) {
+    const binDir = [join(prefix, "bin"), prefix].find((dir) => present(fs, join(dir, "docker"))) ?? join(prefix, "bin");
+    add(join(binDir, "docker"), "docker");
+    for (const dir of ["lib/docker/cli-plugins", "libexec/docker/cli-plugins", "cli-plugins"]) {
       const plugin = join(prefix, dir, "docker-compose");
-      if (fs.exists(plugin) || fs.exists(`${plugin}.real`)) add(plugin, "compose-plugin");
+      if (present(fs, plugin)) add(plugin, "compose-plugin");
     }
-    const standalone = join(prefix, "bin", "docker-compose");
-    if (fs.exists(standalone) || fs.exists(`${standalone}.real`)) add(standalone, "compose-standalone");
+    const standalone = join(binDir, "docker-compose");
+    if (present(fs, standalone)) add(standalone, "compose-standalone");
     return targets;
   }
   const onPath = (name: string) =>
@@ -46,21 +53,21 @@ export function installTargets(prefix: string | undefined, env: NodeJS.ProcessEn
       .split(delimiter)
       .filter(Boolean)
       .map((dir) => join(dir, name))
-      .find((p) => fs.exists(p) || fs.exists(`${p}.real`));
-  const docker = onPath("docker");
-  if (docker) add(docker, "docker");
+      .find((p) => present(fs, p));
+  add(onPath("docker"), "docker");
   for (const dir of pluginDirs(env)) {
     const plugin = join(dir, "docker-compose");
-    if (fs.exists(plugin) || fs.exists(`${plugin}.real`)) add(plugin, "compose-plugin");
+    if (present(fs, plugin)) add(plugin, "compose-plugin");
   }
   const standalone = onPath("docker-compose");
   if (standalone && fs.realpath(standalone) !== self) add(standalone, "compose-standalone");
   return targets;
 }
 
-/** Where the shim binary itself is installed. */
-export function shimHome(prefix: string | undefined): string {
-  return join(prefix ?? "/usr/local", "bin", "shim");
+/** Where the shim binary itself is installed: beside docker under a prefix, else /usr/local/bin. */
+export function shimHome(prefix: string | undefined, targets: readonly InstallTarget[]): string {
+  const docker = targets.find((t) => t.kind === "docker");
+  return prefix && docker ? join(dirname(docker.path), "shim") : "/usr/local/bin/shim";
 }
 
 export function planInstall(targets: readonly InstallTarget[], shimPath: string, self: string, fs: FsView): InstallStep[] {

@@ -6,7 +6,7 @@ import { socketRouting } from "../../../src/shim/docker-mode.ts";
 import { childEnv } from "../../../src/shim/exec.ts";
 import { fingerprint, modeFor } from "../../../src/shim/main.ts";
 import { checkLoop, findRealBinary, realBinaryCandidates, type FileProbe } from "../../../src/shim/real.ts";
-import { installTargets, planInstall, planUninstall, type FsView } from "../../../src/shim/install.ts";
+import { installTargets, planInstall, planUninstall, shimHome, type FsView } from "../../../src/shim/install.ts";
 import { formatShimError, ShimError } from "../../../src/shim/errors.ts";
 
 describe("dispatch by argv[0]", () => {
@@ -186,6 +186,17 @@ describe("install", () => {
       { op: "remove", path: "/p/bin/docker" },
       { op: "rename", from: "/p/bin/docker.real", to: "/p/bin/docker" },
     ]);
+  });
+
+  it("accepts a flat prefix (DIR/docker) and puts the shim beside docker", () => {
+    const fs = fsView({ "/p/docker": "/p/docker", "/p/cli-plugins/docker-compose": "/p/cli-plugins/docker-compose" });
+    const targets = installTargets("/p", {}, fs, self);
+    expect(targets).toEqual([
+      { path: "/p/docker", kind: "docker" },
+      { path: "/p/cli-plugins/docker-compose", kind: "compose-plugin" },
+    ]);
+    expect(shimHome("/p", targets)).toBe("/p/shim");
+    expect(shimHome(undefined, targets)).toBe("/usr/local/bin/shim");
   });
 
   it("refuses to clobber when both the binary and .real exist", () => {
