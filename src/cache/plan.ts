@@ -3,6 +3,7 @@
 import { posix } from "node:path";
 import type { BuildCommand } from "./build-argv.ts";
 import { deriveCacheKey } from "./key.ts";
+import { composeV1CacheKey } from "../compose/v1-cache-keys.ts";
 
 export const DEFAULT_CACHE_ROOT = "/buildkit-cache";
 export const DEFAULT_SHIM_BUILDER = "shim";
@@ -154,7 +155,12 @@ export function planBuildCache(cmd: BuildCommand, env: Env, facts: BuildCacheFac
   const debug: string[] = [`build cache: \`${cmd.form}\` recognised`];
   const notices: string[] = [];
 
-  const derived = deriveCacheKey({ tag: cmd.tag, context: cmd.context, cwd: facts.cwd });
+  // Issue #4: compose v1 tags its builds `<project>_<service>` with the session's project name; compose mode names the
+  // session-independent key for that tag (SHIM_COMPOSE_CACHE_KEYS) so sessions share it.
+  const composeKey = composeV1CacheKey(cmd.tag, env);
+  const derived = composeKey
+    ? { key: composeKey, reason: `compose v1 service image ${JSON.stringify(cmd.tag)} (SHIM_COMPOSE_CACHE_KEYS)` }
+    : deriveCacheKey({ tag: cmd.tag, context: cmd.context, cwd: facts.cwd });
   if (!derived) return passthrough(cmd, [...debug, "build cache: no tag and no context argument; leaving the CLI to report it"]);
   for (const flag of cmd.unknownFlags) debug.push(`build cache: unknown option ${flag} (taken as a switch)`);
   const keyDir = posix.join(facts.cacheRoot, derived.key);

@@ -1,20 +1,19 @@
 // `docker [globals] compose …` seen in docker mode: processed here (so an unshimmed compose plugin gets the
 // processed command too), and marked so that a shimmed plugin passes it through (invocation.ts PLANNED_VAR).
-import { dockerConfigDir } from "../cache/facts.ts";
 import { ShimError } from "../shim/errors.ts";
 import type { DockerInvocation } from "../shim/context.ts";
 import { childEnv } from "../shim/exec.ts";
 import type { ExecPlan } from "../shim/plan.ts";
 import { findRealBinary } from "../shim/real.ts";
 import { selfPath } from "./compose-mode.ts";
-import { findComposePlugin, realPathOf } from "./facts.ts";
+import { dockerConfigDirOf, findComposePlugin, realPathOf } from "./facts.ts";
 import { planComposeTokens } from "./invocation.ts";
 
 /** The compose binary behind the plugin the Docker CLI would run (the real one when the plugin is the shim). */
 export function composeBehindPlugin(inv: DockerInvocation): { path?: string; why: string } {
   const env = childEnv(inv.env, inv.envChanges);
   const configFlag = inv.parsed.global.config;
-  const plugin = findComposePlugin(dockerConfigDir(typeof configFlag === "string" ? configFlag : undefined, env), env);
+  const plugin = findComposePlugin(dockerConfigDirOf(typeof configFlag === "string" ? configFlag : undefined, env), env);
   if (!plugin) return { why: "no compose CLI plugin installed (docker reports it)" };
   const self = selfPath();
   if (realPathOf(plugin) !== self) return { path: plugin, why: `plugin ${plugin}` };

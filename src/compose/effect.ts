@@ -5,9 +5,10 @@
 import { existsSync, readdirSync, rmSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { mkdirShared } from "../cache/shared-fs.ts";
 import { openCacheDir, readIndex, type Staging } from "../cache/store.ts";
 import type { ChildResult, Effect } from "../shim/plan.ts";
-import type { StagedExport } from "./plan.ts";
+import type { StagedExport } from "./cache-plan.ts";
 
 /** Override dirs are `<parent>/compose-<pid>-<random>`; the pid lets a later run remove those of killed shims. */
 export const OVERRIDE_DIR_PREFIX = "compose-";
@@ -66,7 +67,11 @@ export interface ComposeEffectOptions {
   /** Renders the override; gets the services whose staging dir could not be prepared (their cache_to is left out). */
   readonly render?: (withoutExport: ReadonlySet<string>) => string;
   readonly exports: readonly StagedExport[];
-  /** Key dirs imported from without exporting (recorded as used). */
+  /**
+   * Key dirs imported from without exporting. Created shared (0777) beforehand when missing — buildx would create
+   * an empty one with its own uid and umask, which other sessions' uids could not export into — and recorded as
+   * used afterwards when they hold a cache.
+   */
   readonly importOnly: readonly string[];
   readonly debug: boolean;
 }
@@ -100,6 +105,7 @@ export function composeEffect(opts: ComposeEffectOptions): Effect {
   return {
     describe: `compose override ${opts.file ?? "(none)"}, ${opts.exports.length} cache export(s)`,
     async before() {
+      for (const keyDir of opts.importOnly) await mkdirShared(keyDir).catch(() => undefined);
       const failed = new Set<string>();
       for (const exp of opts.exports) {
         try {
@@ -133,7 +139,9 @@ export function composeEffect(opts: ComposeEffectOptions): Effect {
       await mergeFinished();
       for (const { staging } of stagings.values()) await staging.discard().catch(() => undefined);
       stagings.clear();
-      for (const keyDir of opts.importOnly) await openCacheDir(keyDir).recordUse().catch(() => undefined);
+      for (const keyDir of opts.importOnly) {
+        if (existsSync(join(keyDir, "index.json"))) await openCacheDir(keyDir).recordUse().catch(() => undefined);
+      }
       if (dir) await rm(dir, { recursive: true, force: true });
     },
     abort() {

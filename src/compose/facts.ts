@@ -1,17 +1,17 @@
 // I/O for the compose planner: the real compose's version (cached per binary), the file system view for project
 // discovery, what compose resolved (`config`), the compose plugin the Docker CLI would run, and the buildx
-// version. Everything slow is cached or only done for the commands that need it.
-import { accessSync, constants, readFileSync, realpathSync, statSync } from "node:fs";
+// version. Everything slow is cached or only done for the commands that need it; child_process and crypto are
+// loaded only then (each costs milliseconds at startup in the compiled binary, which every `compose ps` would pay).
+import { accessSync, constants, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { join } from "node:path";
-import { FactsCache, runCommand } from "../cache/facts.ts";
 import { pluginDirs } from "../shim/real.ts";
 import type { ComposeArgv } from "./argv.ts";
 import { modelFromConfig, type ProjectModel } from "./model.ts";
 import type { Env, ProjectFs } from "./project.ts";
 import { parseComposeVersion, type ComposeVersion } from "./version.ts";
 
-/** Entries keyed by a binary's path, size and mtime never go stale; the age limit only bounds the file. */
-const BINARY_FACT_TTL_MS = 30 * 24 * 60 * 60_000;
+const MAX_FACTS = 32;
 
 /** Variables that make a compose binary behave as a Docker CLI plugin; facts are asked of it standalone. */
 const PLUGIN_VARS = ["DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND", "DOCKER_CLI_PLUGIN_SOCKET"];
@@ -49,12 +49,11 @@ export function composeCwd(cwd: string, env: Env, v1: boolean): string {
   }
 }
 
-/** A key for facts about one binary: its real path, size and mtime. Undefined when it cannot be stat'ed. */
+/** A key for facts about one binary: the file it resolves to (device, inode), size and mtime. Undefined when it cannot be stat'ed. */
 export function binaryKey(kind: string, file: string): string | undefined {
   try {
-    const real = realpathSync(file);
-    const s = statSync(real);
-    return JSON.stringify([kind, real, s.size, Math.trunc(s.mtimeMs)]);
+    const s = statSync(file);
+    return JSON.stringify([kind, s.dev, s.ino, s.size, Math.trunc(s.mtimeMs)]);
   } catch {
     return undefined;
   }
@@ -67,48 +66,97 @@ export function standaloneEnv(env: Env): Env {
   return out;
 }
 
+interface FactEntry {
+  at: number;
+  value: unknown;
+}
+
+/**
+ * Answers about binaries (`$XDG_CACHE_HOME/shim/compose-facts.json`), keyed by binaryKey so they never go stale.
+ * Any damage just means a miss; a home that cannot be written only costs the next command the question again.
+ */
+export class BinaryFacts {
+  private entries: Record<string, FactEntry> | undefined;
+
+  constructor(readonly file: string) {}
+
+  static forEnv(env: Env): BinaryFacts {
+    const base = env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache");
+    return new BinaryFacts(join(base, "shim", "compose-facts.json"));
+  }
+
+  private load(): Record<string, FactEntry> {
+    if (!this.entries) {
+      try {
+        const parsed: unknown = JSON.parse(readFileSync(this.file, "utf8"));
+        this.entries = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, FactEntry>) : {};
+      } catch {
+        this.entries = {};
+      }
+    }
+    return this.entries;
+  }
+
+  get<T>(key: string): T | undefined {
+    return this.load()[key]?.value as T | undefined;
+  }
+
+  set(key: string, value: unknown): void {
+    const entries = this.load();
+    entries[key] = { at: Date.now(), value };
+    const kept = Object.entries(entries).sort((a, b) => b[1].at - a[1].at).slice(0, MAX_FACTS);
+    try {
+      mkdirSync(join(this.file, ".."), { recursive: true });
+      const tmp = `${this.file}.${process.pid}.tmp`;
+      writeFileSync(tmp, JSON.stringify(Object.fromEntries(kept)));
+      renameSync(tmp, this.file);
+    } catch {
+      // not fatal
+    }
+  }
+}
+
+/** Runs a binary and collects its output (child_process is loaded on first use). */
+async function run(file: string, args: readonly string[], env: Env, timeoutMs: number) {
+  const { runCommand } = await import("../cache/facts.ts");
+  return runCommand(file, args, env, timeoutMs);
+}
+
 /** `version --short` of the real compose, cached per binary so ordinary commands only read a small file. */
-export async function composeVersion(binary: string, env: Env, cache: FactsCache): Promise<{ version?: ComposeVersion; cached: boolean; error?: string }> {
+export async function composeVersion(binary: string, env: Env, facts: BinaryFacts): Promise<{ version?: ComposeVersion; cached: boolean; error?: string }> {
   const key = binaryKey("compose-version", binary);
   if (key) {
-    const cached = cache.get<ComposeVersion>(key, BINARY_FACT_TTL_MS);
+    const cached = facts.get<ComposeVersion>(key);
     if (cached && typeof cached.major === "number") return { version: cached, cached: true };
   }
-  const result = await runCommand(binary, ["version", "--short"], standaloneEnv(env), 20_000);
+  const result = await run(binary, ["version", "--short"], standaloneEnv(env), 20_000);
   if (result.code !== 0) return { cached: false, error: lastLineOf(result.stderr) || `exit status ${result.code}` };
   const { coerce } = await import("semver");
   const version = parseComposeVersion(result.stdout, (text) => coerce(text));
   if (!version) return { cached: false, error: `unrecognised version ${JSON.stringify(result.stdout.trim().slice(0, 60))}` };
-  if (key) {
-    cache.set(key, version);
-    await cache.save();
-  }
+  if (key) facts.set(key, version);
   return { version, cached: false };
 }
 
 /** Whether a one-time notice about this binary was already shown (and records that it now is). */
-export async function firstTimeFor(binary: string, topic: string, cache: FactsCache): Promise<boolean> {
+export function firstTimeFor(binary: string, topic: string, facts: BinaryFacts): boolean {
   const key = binaryKey(`compose-notice:${topic}`, binary);
   if (!key) return true;
-  if (cache.get<boolean>(key, BINARY_FACT_TTL_MS)) return false;
-  cache.set(key, true);
-  await cache.save();
+  if (facts.get<boolean>(key)) return false;
+  facts.set(key, true);
   return true;
 }
 
 /** `docker-buildx version` → `v0.36.1`, cached per binary. */
-export async function buildxVersion(plugin: string, cache: FactsCache): Promise<string | undefined> {
+export async function buildxVersion(plugin: string, facts: BinaryFacts): Promise<string | undefined> {
   const key = binaryKey("buildx-version", plugin);
   if (key) {
-    const cached = cache.get<string>(key, BINARY_FACT_TTL_MS);
+    const cached = facts.get<string>(key);
     if (cached) return cached;
   }
-  const result = await runCommand(plugin, ["version"], { PATH: process.env.PATH, HOME: process.env.HOME }, 10_000);
+  const result = await run(plugin, ["version"], { PATH: process.env.PATH, HOME: process.env.HOME }, 10_000);
   const version = / (v?\d+\.\d+\.\d+\S*)/.exec(result.stdout)?.[1];
-  if (version && key) {
-    cache.set(key, version);
-    await cache.save();
-  }
+  if (version && key) facts.set(key, version);
   return version;
 }
 
@@ -130,7 +178,7 @@ export async function resolvedModel(binary: string, argv: ComposeArgv, projectNa
   const attempts = v1 ? [[...globals, "config"]] : [[...globals, "--profile", "*", "config", "--format", "json"], [...globals, "config", "--format", "json"]];
   let error = "";
   for (const args of attempts) {
-    const result = await runCommand(binary, args, queryEnv, 60_000);
+    const result = await run(binary, args, queryEnv, 60_000);
     if (result.code !== 0) {
       error = lastLineOf(result.stderr) || `exit status ${result.code}`;
       continue;
@@ -162,6 +210,11 @@ export function findComposePlugin(dockerConfig: string, env: Env): string | unde
     if (executable(path)) return path;
   }
   return undefined;
+}
+
+/** The Docker CLI's config dir: `--config`, DOCKER_CONFIG, else ~/.docker. */
+export function dockerConfigDirOf(configFlag: string | undefined, env: Env): string {
+  return configFlag ?? env.DOCKER_CONFIG ?? join(env.HOME || homedir(), ".docker");
 }
 
 export function realPathOf(path: string): string | undefined {

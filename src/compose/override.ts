@@ -9,7 +9,7 @@ import type { ProjectModel, VolumeEntry } from "./model.ts";
 export type TranslatePath = (source: string) => { value: string; why: string } | undefined;
 
 export interface ServiceCache {
-  /** `type=local,src=…` to import from (absent when there is nothing to import yet). */
+  /** `type=local,src=…` to import from. */
   readonly cacheFrom?: string;
   /** `type=local,dest=…,mode=max` to export into. */
   readonly cacheTo?: string;

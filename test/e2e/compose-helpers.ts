@@ -89,9 +89,10 @@ export function compose(bed: ComposeBed, entry: Entry, args: string[], cwd: stri
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-export function composeAsync(bed: ComposeBed, entry: Entry, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
+/** Starts a compose command; `detached` gives it its own process group (to signal it like a terminal would). */
+export function composeAsync(bed: ComposeBed, entry: Entry, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}, detached = false) {
   const [file, argv] = composeArgv(bed, entry, args);
-  const child = spawn(file, argv, { cwd, env: { ...bed.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(file, argv, { cwd, env: { ...bed.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
@@ -167,6 +168,12 @@ export function startBuildkitd(): { host: string; stop(): void } {
   };
   cleanups.push(stop);
   return { host: `unix://${sock}`, stop };
+}
+
+/** Direct children of a process (from /proc). */
+export function childrenOf(pid: number): number[] {
+  const r = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" });
+  return r.stdout.split("\n").filter(Boolean).map(Number);
 }
 
 /** Names of the build steps plain progress reports as CACHED (e.g. `[app 2/3] RUN echo …`). */

@@ -1,12 +1,13 @@
 // Issue #4 end to end with real Compose v2.40.3 and v5.5.0 (standalone, as the Docker CLI plugin, and through
 // `docker compose` in docker mode), the test bed's dockerd 20.10 and buildkitd. After every command: the user's
 // files are byte-identical and no override dir is left in the session's TMPDIR.
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   cachedSteps,
   cleanupAll,
+  childrenOf,
   compose,
   composeAsync,
   composeBed,
@@ -124,7 +125,8 @@ describe.each(versions)("compose %s", (label, composePath) => {
   it("reports compose's own error for malformed YAML, a missing file and an unknown service, files untouched", () => {
     const bed = composeBed(composePath, `e${label}`, { SHIM_PATH_MAP: "/nowhere=/elsewhere" });
     const bad = project({ "compose.yaml": "services:\n  app:\n    image: [unclosed\n" });
-    for (const args of [["up", "-d"], ["build"], ["ps"]]) {
+    // (`ps`, `logs`, `down` with a project name tolerate a broken file in compose itself, -p or COMPOSE_PROJECT_NAME alike.)
+    for (const args of [["up", "-d"], ["build"], ["run", "--rm", "app"], ["config"]]) {
       const viaShim = checked(bed, "standalone", args, bad.dir);
       const real = compose(bed, "standalone", args, bad.dir, { SHIM_DISABLE: "1" });
       expect(viaShim.code).not.toBe(0);
@@ -143,24 +145,47 @@ describe.each(versions)("compose %s", (label, composePath) => {
     expect(unknown.stderr).toMatch(/no such service: nosuchservice/);
   });
 
-  it("removes the override when compose is stopped with SIGTERM while `up` runs in the foreground", async () => {
+  /** Waits until the project's container runs; the override must exist meanwhile. */
+  async function waitRunning(bed: ComposeBed, project: string, running: { child: { exitCode: number | null } }) {
+    for (let i = 0; i < 600 && running.child.exitCode === null && docker(["ps", "-q", "--filter", `label=com.docker.compose.project=${project}`]).stdout.trim() === ""; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(leftovers(bed)).toHaveLength(1);
+  }
+
+  it("removes the override when `up` in the foreground is stopped: SIGTERM, Ctrl-C, or compose killed outright", async () => {
     const { dir, name } = project({ "compose.yaml": sleeper("    stop_grace_period: 1s\n    volumes: [./data:/data]\n"), "data/f": "x\n" });
     const bed = composeBed(composePath, `s${label}`, { SHIM_PATH_MAP: `${join(dir, "data")}=${tempDir("shim-e2e-compose-daemon-")}` });
-    projects.add(`${name}-s${label}`);
+    const stack = `${name}-s${label}`;
+    projects.add(stack);
     const before = fingerprint(dir);
-    for (const entry of ["standalone", "docker"] as Entry[]) {
-      const running = composeAsync(bed, entry, ["up"], dir);
-      for (let i = 0; i < 600 && docker(["ps", "-q", "--filter", `label=com.docker.compose.project=${name}-s${label}`]).stdout.trim() === ""; i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      expect(leftovers(bed)).toHaveLength(1);
-      running.child.kill("SIGTERM");
-      const result = await running.done;
-      expect(result.signal ?? result.code).not.toBeNull();
-      expect(leftovers(bed), `after SIGTERM (${entry})`).toEqual([]);
-      expect(fingerprint(dir)).toEqual(before);
-      checked(bed, "standalone", ["down", "-t", "0"], dir);
-    }
+
+    // SIGTERM to the shim: forwarded to compose, which stops the stack and exits; then the shim cleans up.
+    let running = composeAsync(bed, "standalone", ["up"], dir);
+    await waitRunning(bed, stack, running);
+    running.child.kill("SIGTERM");
+    let result = await running.done;
+    expect(leftovers(bed), "after SIGTERM").toEqual([]);
+
+    // Ctrl-C in a terminal: SIGINT to the whole process group (docker mode: shim → docker CLI → plugin → compose).
+    running = composeAsync(bed, "docker", ["up"], dir, {}, true);
+    await waitRunning(bed, stack, running);
+    process.kill(-running.child.pid!, "SIGINT");
+    result = await running.done;
+    expect(leftovers(bed), "after Ctrl-C").toEqual([]);
+
+    // The real compose killed outright: the shim still removes the override, then dies the same way.
+    running = composeAsync(bed, "standalone", ["up"], dir);
+    await waitRunning(bed, stack, running);
+    const [composePid] = childrenOf(running.child.pid!);
+    expect(composePid).toBeDefined();
+    process.kill(composePid!, "SIGKILL");
+    result = await running.done;
+    expect(result.signal).toBe("SIGKILL");
+    expect(leftovers(bed), "after compose was killed").toEqual([]);
+
+    expect(fingerprint(dir)).toEqual(before);
+    checked(bed, "standalone", ["down", "-t", "0"], dir);
   });
 
   it("processes `docker compose` once when the plugin is the shim too", () => {
@@ -198,7 +223,8 @@ describe.each(versions)("shared build cache with compose %s", (label, composePat
     projects.add(`${name}-ca${label}`).add(`${name}-cb${label}`);
     const first = checked(a, "standalone", args, dir);
     expect(first.code, first.stderr).toBe(0);
-    expect(cachedSteps(first.stderr).filter((s) => s.includes("RUN"))).toEqual([]);
+    expect(first.stdout + first.stderr).toContain("exporting cache to client directory");
+    expect(cachedSteps(first.stdout + first.stderr).filter((s) => s.includes("RUN"))).toEqual([]);
     expect(readdirSync(cacheRoot)).toEqual([`${name}_app`]);
     expect(existsSync(join(cacheRoot, `${name}_app`, "index.json"))).toBe(true);
     expect(readdirSync(join(cacheRoot, `${name}_app`, ".staging"))).toEqual([]);
@@ -208,7 +234,7 @@ describe.each(versions)("shared build cache with compose %s", (label, composePat
       const b = composeBed(composePath, `cb${label}`, { BUILDKIT_HOST: fresh.host, SHIM_CACHE_DIR: cacheRoot, SHIM_BUILDER: `shim-e2e-cb${label}` });
       const second = checked(b, "docker", args, dir);
       expect(second.code, second.stderr).toBe(0);
-      const cached = cachedSteps(second.stderr).filter((s) => s.includes("RUN"));
+      const cached = cachedSteps(second.stdout + second.stderr).filter((s) => s.includes("RUN"));
       expect(cached.some((s) => s.includes("RUN echo \"app"))).toBe(true);
       expect(cached.some((s) => s.includes("RUN echo second"))).toBe(true);
       if (args.includes("up")) checked(b, "standalone", ["down", "-t", "0"], dir);
@@ -234,7 +260,7 @@ describe.each(versions)("shared build cache with compose %s", (label, composePat
     checked(bed, "standalone", ["down", "-t", "0"], dir);
   });
 
-  it("without BUILDKIT_HOST the docker driver cannot export: imports only, and says so once", () => {
+  it("without BUILDKIT_HOST the docker driver cannot export: imports only, and says why", () => {
     const cacheRoot = tempDir("shim-e2e-compose-cache-", 0o777);
     const { dir, name } = buildProject();
     const bed = composeBed(composePath, `cd${label}`, { SHIM_CACHE_DIR: cacheRoot });
@@ -242,6 +268,9 @@ describe.each(versions)("shared build cache with compose %s", (label, composePat
     const result = checked(bed, "standalone", ["build"], dir);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('shim: build cache is read-only here (builder "default" (docker driver) cannot export cache); set BUILDKIT_HOST or use a docker-container builder to save it');
-    expect(readdirSync(cacheRoot)).toEqual([]);
+    // Imported from (nothing there yet): the key dir is prepared shared, and nothing was exported into it.
+    expect(readdirSync(cacheRoot)).toEqual([`${name}_app`]);
+    expect(statSync(join(cacheRoot, `${name}_app`)).mode & 0o777).toBe(0o777);
+    expect(existsSync(join(cacheRoot, `${name}_app`, "index.json"))).toBe(false);
   });
 });

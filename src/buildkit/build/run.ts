@@ -153,7 +153,7 @@ async function build(plan: BuildPlan, io: BuildIo, state: BuildState, started: n
       throw cancelled();
     }
     summary(true);
-    throw buildError(err, plan, client.via);
+    throw buildError(err, plan, client);
   }
   await outputs.settle();
   debug?.(`context upload: ${(uploaded / 1e6).toFixed(1)} MB of file data sent`);
@@ -200,9 +200,13 @@ function cancelled(): ShimError {
 }
 
 /** One line for a failed Solve; the failed step's log lines were already printed by the display. */
-function buildError(err: unknown, plan: BuildPlan, via: "buildkitd" | "docker"): ShimError {
+function buildError(err: unknown, plan: BuildPlan, daemon: { via: "buildkitd" | "docker"; address: string }): ShimError {
   let message = err instanceof Error ? err.message : String(err);
-  if (err instanceof GrpcError && err.code === GrpcCode.UNAVAILABLE) message = `lost the connection to BuildKit: ${message}`;
+  // We did not cancel (that is handled before), so a cancelled or unavailable Solve means the connection broke.
+  if (err instanceof GrpcError && (err.code === GrpcCode.UNAVAILABLE || err.code === GrpcCode.CANCELLED)) {
+    message = `lost the connection to BuildKit at ${daemon.address} (the daemon stopped or the connection broke: ${message})`;
+  }
+  const via = daemon.via;
   const missingExporter = /exporter "?([a-z]+)"? could not be found/.exec(message);
   if (missingExporter && via === "docker") {
     message += ` (the Docker daemon's BuildKit exports only moby, local and tar without the containerd image store; use a standalone buildkitd with --buildkit or BUILDKIT_HOST)`;

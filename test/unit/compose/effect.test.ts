@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { composeEffect, exportComplete, removeOrphans } from "../../../src/compose/effect.ts";
-import type { StagedExport } from "../../../src/compose/plan.ts";
+import type { StagedExport } from "../../../src/compose/cache-plan.ts";
 
 let root: string;
 beforeEach(() => {
@@ -103,6 +103,20 @@ describe("cache exports", () => {
     expect(await exportComplete(web.stagingDir)).toBe(true);
     await effect.after!({ code: 1 });
     expect(JSON.parse(readFileSync(join(web.keyDir, "index.json"), "utf8")).manifests).toHaveLength(1);
+  });
+
+  it("prepares import-only key dirs shared (so any session's uid can export there later)", async () => {
+    const keyDir = join(root, "cache", "proj_tool");
+    const effect = composeEffect({ exports: [], importOnly: [keyDir], debug: false });
+    const umask = process.umask(0o022);
+    try {
+      await effect.before!();
+    } finally {
+      process.umask(umask);
+    }
+    expect(statSync(keyDir).mode & 0o777).toBe(0o777);
+    await effect.after!({ code: 0 });
+    expect(readdirSync(keyDir)).toEqual([]);
   });
 
   it("does not take a half-written index.json for a finished export", async () => {

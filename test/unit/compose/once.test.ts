@@ -76,6 +76,15 @@ describe("processed once", () => {
     }
   });
 
+  it("a compose whose version cannot be read runs untouched, after one clear line", async () => {
+    const odd = join(dir, "odd-compose");
+    writeFileSync(odd, "#!/bin/sh\necho 'not a version'\n");
+    chmodSync(odd, 0o755);
+    const plan = await planComposeCommand({ ...pluginInvocation(["compose", "up"], {}), realCompose: odd });
+    expect(plan.args).toEqual(["compose", "up"]);
+    expect(plan.notices).toEqual([`shim: cannot tell the version of ${odd} (unrecognised version "not a version"); running it without the shim's compose handling`]);
+  });
+
   it("passes through when there is no compose plugin at all (docker reports it)", async () => {
     const plan = await planDockerCompose(dockerInvocation(["compose", "ps"]), []);
     expect(plan.args).toEqual(["compose", "ps"]);

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { parseComposeArgv, parseSubcommand } from "../../../src/compose/argv.ts";
 import { modelFromConfig } from "../../../src/compose/model.ts";
 import { buildOverride, type TranslatePath } from "../../../src/compose/override.ts";
-import { assemble, decideName, planCache, servicesToBuild, type CacheFacts } from "../../../src/compose/plan.ts";
+import { planCache, servicesToBuild, type CacheFacts } from "../../../src/compose/cache-plan.ts";
+import { assemble, decideName } from "../../../src/compose/plan.ts";
 import type { ProjectLocation } from "../../../src/compose/project.ts";
 import { buildPath, parseComposeVersion } from "../../../src/compose/version.ts";
 import type { KeyDirState } from "../../../src/cache/plan.ts";
@@ -129,10 +130,11 @@ describe("cache entries", () => {
   const model = modelFromConfig(V2_CONFIG);
   const ALL = new Set(model.services.keys());
 
-  it("imports what exists, exports through the remote builder, and leaves a user's cache_to alone", () => {
+  it("imports, exports through the remote builder, and leaves a user's cache_to alone", () => {
     const plan = planCache(model, ALL, "proj", cacheFacts({}, { "/buildkit-cache/proj_web": { hasIndex: true } }), {});
     expect(Object.fromEntries(plan.perService)).toEqual({
       web: { cacheFrom: "type=local,src=/buildkit-cache/proj_web", cacheTo: "type=local,dest=/buildkit-cache/proj_web/.staging/st-web,mode=max" },
+      worker: { cacheFrom: "type=local,src=/buildkit-cache/proj_worker" },
     });
     expect(plan.exports).toEqual([
       { service: "web", key: "proj_web", keyDir: "/buildkit-cache/proj_web", stagingId: "st-web", stagingDir: "/buildkit-cache/proj_web/.staging/st-web" },
@@ -156,8 +158,11 @@ describe("cache entries", () => {
     const path = buildPath(version("2.37.1"), {});
     const imported = { "/buildkit-cache/proj_web": { hasIndex: true } };
     const first = planCache(model, ALL, "proj", cacheFacts({ buildPath: path, warnNoCacheTo: true }, imported), {});
-    expect(Object.fromEntries(first.perService)).toEqual({ web: { cacheFrom: "type=local,src=/buildkit-cache/proj_web" } });
-    expect(first.importing).toEqual(["/buildkit-cache/proj_web"]);
+    expect(Object.fromEntries(first.perService)).toEqual({
+      web: { cacheFrom: "type=local,src=/buildkit-cache/proj_web" },
+      worker: { cacheFrom: "type=local,src=/buildkit-cache/proj_worker" },
+    });
+    expect(first.importing).toEqual(["/buildkit-cache/proj_web", "/buildkit-cache/proj_worker"]);
     expect(first.notices).toEqual(["shim: compose 2.37.1 drops cache_to when it builds with bake (fixed in 2.37.3); the shared build cache is only read"]);
     expect(planCache(model, ALL, "proj", cacheFacts({ buildPath: path, warnNoCacheTo: false }, imported), {}).notices).toEqual([]);
   });
