@@ -30,7 +30,7 @@ import {
   type BuildCachePlan,
   type Env,
 } from "./plan.ts";
-import { uniqueSuffix } from "./shared-fs.ts";
+import { mkdirShared, uniqueSuffix } from "./shared-fs.ts";
 import { openCacheDir, type Staging } from "./store.ts";
 
 /** The environment the real CLI will see (the shim's env plus the plan's changes so far). */
@@ -180,10 +180,17 @@ export function exportEffect(keyDir: string, stagingDir: string, showDebug: bool
   };
 }
 
-/** Import-only builds still count as a use of the key (for a later cleanup command). */
+/**
+ * Import-only builds still count as a use of the key (for a later cleanup command). The key dir is created first,
+ * shared: buildx would otherwise create a missing import dir itself with its own uid and umask, and another
+ * session's user could then never export into that key.
+ */
 export function usageEffect(keyDir: string): Effect {
   return {
     describe: `record use of ${keyDir}`,
+    async before() {
+      await mkdirShared(keyDir).catch(() => undefined);
+    },
     async after() {
       await openCacheDir(keyDir).recordUse().catch(() => undefined);
     },
