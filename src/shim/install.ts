@@ -1,9 +1,9 @@
 // `shim install` / `shim uninstall`: put the shim in front of docker and the compose plugin (originals renamed to
 // *.real), idempotently, and reverse it. Planning is pure; applying touches the filesystem.
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, realpathSync, renameSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { delimiter, dirname, join } from "node:path";
 import { ShimError } from "./errors.ts";
-import { pluginDirs } from "./real.ts";
+import { nodeProbe, pluginDirs } from "./real.ts";
 
 export interface InstallTarget {
   /** Where docker / the plugin is found, e.g. /usr/bin/docker. */
@@ -15,7 +15,6 @@ export interface FsView {
   exists(path: string): boolean;
   /** Real path, or undefined. */
   realpath(path: string): string | undefined;
-  isSymlink(path: string): boolean;
 }
 
 export type InstallStep =
@@ -116,20 +115,7 @@ export const nodeFsView: FsView = {
       return false;
     }
   },
-  realpath(path) {
-    try {
-      return realpathSync(path);
-    } catch {
-      return undefined;
-    }
-  },
-  isSymlink(path) {
-    try {
-      return lstatSync(path).isSymbolicLink();
-    } catch {
-      return false;
-    }
-  },
+  realpath: nodeProbe.realpath,
 };
 
 export function applySteps(steps: readonly InstallStep[], self: string): string[] {

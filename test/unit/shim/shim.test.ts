@@ -159,7 +159,7 @@ describe("finding the real binary", () => {
 
 describe("install", () => {
   function fsView(files: Record<string, string>): FsView {
-    return { exists: (p) => p in files, realpath: (p) => files[p], isSymlink: () => false };
+    return { exists: (p) => p in files, realpath: (p) => files[p] };
   }
   const self = "/src/dist/shim";
 
