@@ -26,10 +26,11 @@ async function makeContext(): Promise<string> {
   return dir;
 }
 
-async function upload(address: string, context: string, chunkBytes: number): Promise<{ ms: number; bytes: number; peakRss: number }> {
+async function upload(address: string, context: string, chunkBytes: number): Promise<{ ms: number; bytes: number; peakRss: number; startRss: number }> {
   const connection = await connectToBuildkit({ address, timeoutMs: 20_000 });
   let bytes = 0;
-  let peakRss = process.memoryUsage().rss;
+  const startRss = process.memoryUsage().rss;
+  let peakRss = startRss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
   const start = performance.now();
   try {
@@ -37,7 +38,7 @@ async function upload(address: string, context: string, chunkBytes: number): Pro
       attachables: [fileSyncAttachable({ context, dockerfile: context }, { chunkBytes, onFileData: (e) => (bytes += e.bytes) })],
       sharedKey: `bench-${randomBytes(6).toString("hex")}`,
     });
-    return { ms: performance.now() - start, bytes, peakRss };
+    return { ms: performance.now() - start, bytes, peakRss, startRss };
   } finally {
     clearInterval(sampler);
     connection.close();
@@ -59,7 +60,7 @@ try {
       console.log(
         `${name.padEnd(9)} chunk ${String(chunk / 1024).padStart(3)} KiB: ${(runs[0]!.bytes / 1e6).toFixed(0)} MB in ` +
           `${ms.map((m) => m.toFixed(0)).join(" / ")} ms (median ${(runs[0]!.bytes / 1e6 / (ms[1]! / 1000)).toFixed(0)} MB/s), ` +
-          `peak RSS ${(Math.max(...runs.map((r) => r.peakRss)) / 1e6).toFixed(0)} MB`,
+          `RSS ${(runs[0]!.startRss / 1e6).toFixed(0)} MB before, peak ${(Math.max(...runs.map((r) => r.peakRss)) / 1e6).toFixed(0)} MB`,
       );
     }
   }

@@ -166,7 +166,7 @@ export class LocalContentStore {
 }
 
 /** An open ingest for one ref, held by one Write call. */
-export class IngestWriter {
+class IngestWriter {
   private hash: Hash | undefined;
   private hashAlgorithm = "sha256";
   private closed = false;

@@ -72,7 +72,7 @@ export function fileSendAttachable(targets: ReadonlyMap<number, ExportTarget>): 
 }
 
 /** The exporter index of a call, 0 when the header is absent or malformed (as BuildKit's Go client reads it). */
-export function exporterId(call: ServerCall): number {
+function exporterId(call: ServerCall): number {
   const value = call.metadata.first("buildkit-attachable-exporter-id");
   if (value === undefined || !/^-?\d+$/.test(value.trim())) return 0;
   return Number.parseInt(value, 10);

@@ -41,11 +41,6 @@ export class PathFilter {
     );
   }
 
-  /** True when nothing is filtered out (every entry is listed). */
-  get isEmpty(): boolean {
-    return this.include === undefined && this.exclude === undefined;
-  }
-
   /** Decides about `path` ('/'-separated, relative to the root); `parent` is the state `visit` returned for its directory. */
   visit(path: string, isDir: boolean, parent: DirFilterState | undefined): { action: FilterAction; state: DirFilterState } {
     let excluded = false;

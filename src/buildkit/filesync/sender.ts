@@ -22,7 +22,6 @@ import { localTreeReader, walkTree } from "./walk.ts";
 import { PatternError } from "./patterns.ts";
 
 export const FILESYNC_DIFFCOPY = "/moby.filesync.v1.FileSync/DiffCopy";
-export const FILESYNC_TARSTREAM = "/moby.filesync.v1.FileSync/TarStream";
 
 /** Size of the DATA chunks we send (the Go sender uses 32 KiB; larger chunks cost less per byte). */
 export const DATA_CHUNK_BYTES = 128 * 1024;
@@ -34,8 +33,6 @@ export interface FileSyncOptions {
   chunkBytes?: number;
   /** Called for every chunk of file contents sent: for progress, and for tests that count bytes served. */
   onFileData?: (event: { dirName: string; path: string; bytes: number }) => void;
-  /** Called once per DiffCopy with what the daemon asked for, for debugging output. */
-  onRequest?: (event: { dirName: string; includes: string[]; excludes: string[]; followPaths: string[] }) => void;
 }
 
 /**
@@ -45,13 +42,8 @@ export interface FileSyncOptions {
 export function fileSyncAttachable(dirs: Readonly<Record<string, string>>, options: FileSyncOptions = {}): Attachable {
   const known = new Map(Object.entries(dirs));
   return {
-    methods: {
-      [FILESYNC_DIFFCOPY]: (call) => serveDiffCopy(call, known, options),
-      // Never negotiated by any daemon (only "diffcopy" is), but part of the service; refuse it plainly.
-      [FILESYNC_TARSTREAM]: async () => {
-        throw new GrpcError(GrpcCode.UNIMPLEMENTED, "TarStream is not supported; use DiffCopy");
-      },
-    },
+    // TarStream is never negotiated by any daemon (only "diffcopy" is), so it is not offered.
+    methods: { [FILESYNC_DIFFCOPY]: (call) => serveDiffCopy(call, known, options) },
   };
 }
 
@@ -63,7 +55,6 @@ async function serveDiffCopy(call: ServerCall, dirs: ReadonlyMap<string, string>
   const includes = call.metadata.all("include-patterns");
   const excludes = call.metadata.all("exclude-patterns");
   const followPaths = call.metadata.all("followpaths");
-  options.onRequest?.({ dirName, includes, excludes, followPaths });
 
   const root = await resolveRoot(dir, dirName);
   let filter: PathFilter;

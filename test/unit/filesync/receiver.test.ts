@@ -7,6 +7,7 @@ import { FILESEND_DIFFCOPY, fileSendAttachable, type ExportTarget } from "../../
 import { FILESYNC_DIFFCOPY, fileSyncAttachable } from "../../../src/buildkit/filesync/sender.ts";
 import { GoMode } from "../../../src/buildkit/filesync/filemode.ts";
 import type { FileStat } from "../../../src/buildkit/filesync/walk.ts";
+import type { ReceiveResult } from "../../../src/buildkit/filesync/receiver.ts";
 import { fakeCall, loopback, type FakeCall } from "./fake-call.ts";
 import { makeFixture } from "./fixture.ts";
 
@@ -22,10 +23,11 @@ function statPacket(path: string, mode: number, extra: Partial<FileStat> = {}): 
 
 function startLocalExport(dest: string, headers: Record<string, string[]> = {}) {
   const call = fakeCall(FILESEND_DIFFCOPY, headers);
-  const targets = new Map<number, ExportTarget>([[0, { kind: "directory", dest }]]);
+  const results: ReceiveResult[] = [];
+  const targets = new Map<number, ExportTarget>([[0, { kind: "directory", dest, onDone: (r) => results.push(r) }]]);
   const done = fileSendAttachable(targets).methods[FILESEND_DIFFCOPY]!(call);
   done.catch(() => undefined);
-  return { call, done };
+  return { call, done, results };
 }
 
 const sentTypes = (call: FakeCall) => call.sent.map((m) => decodePacket(m));
@@ -53,9 +55,10 @@ async function playRecordedExport(call: FakeCall): Promise<void> {
 describe("local exporter receiver (fed a recorded packet stream)", () => {
   it("creates dirs, files, links and modes, requests only regular files, and exchanges FIN", async () => {
     const dest = join(work, "out", "nested");
-    const { call, done } = startLocalExport(dest);
+    const { call, done, results } = startLocalExport(dest);
     await playRecordedExport(call);
     await done;
+    expect(results).toEqual([{ entries: 5, bytes: 17, skipped: ["pipe"] }]);
 
     const reqs = sentTypes(call).filter((p) => p.type === PacketType.PACKET_REQ).map((p) => p.ID);
     expect(reqs).toEqual([1, 5]);
