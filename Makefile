@@ -5,8 +5,10 @@ SOURCES := $(shell find src bin -name '*.ts' 2>/dev/null)
 
 .PHONY: build test unit e2e typecheck testbed testbed-down demo proto bench
 
+# `npm install --no-save` rather than `npm ci`: the registry this project can reach has no packages for other
+# platforms (e.g. @bufbuild/buf-darwin-arm64), so the lock cannot list them and `npm ci` refuses it as out of sync.
 node_modules: package.json package-lock.json
-	npm ci --no-audit --no-fund
+	npm install --no-save --no-audit --no-fund
 	@touch node_modules
 
 ## Single executable (bun ships its own binary inside the npm package, so this works offline).
