@@ -5,14 +5,14 @@
 //   warm+tar — as warm, and the result filesystem (~200 MB) comes back as a tarball (FileSend).
 // Runs alternate between the tools. Prints per-scenario medians, the wall-time ratio (target ≤ 1.0), the
 // context upload rate BuildKit reports, and each client's peak RSS (GNU time).
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { spawn } from "node:child_process";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-const root = join(import.meta.dir, "..", "..");
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const shim = join(root, "dist", "shim");
 const env = process.env;
 const RUNS = Number(env.BENCH_RUNS ?? 3);
@@ -34,23 +34,33 @@ interface Sample {
   wallMs: number;
   peakRssKb: number;
   uploadMBps?: number;
-  stderr: string;
+  /** Why the run did not succeed (then it is left out of the medians and counted). */
+  failure?: string;
 }
 
+/** A run that takes longer than this is stopped and counted as failed. */
+const RUN_TIMEOUT_MS = Number(env.BENCH_RUN_TIMEOUT_MS ?? 180_000);
+
 function measure(argv: string[], extraEnv: NodeJS.ProcessEnv, timeFile: string): Promise<Sample> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const start = performance.now();
     const child = spawn("/usr/bin/time", ["-f", "%M", "-o", timeFile, ...argv], { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill("SIGINT"), RUN_TIMEOUT_MS);
     child.on("exit", (code) => {
+      clearTimeout(timer);
       const wallMs = performance.now() - start;
-      if (code !== 0) return reject(new Error(`${argv.slice(0, 2).join(" ")} exited ${code}:\n${stderr.slice(-2000)}`));
+      if (code !== 0) {
+        const reason = stderr.trimEnd().split("\n").pop() ?? `exit ${code}`;
+        console.log(`  ${argv[0]!.split("/").pop()} failed after ${(wallMs / 1000).toFixed(1)}s: ${reason}`);
+        return resolve({ wallMs, peakRssKb: 0, failure: reason });
+      }
       const peakRssKb = Number(readFileSync(timeFile, "utf8").trim().split("\n").pop());
       const upload = /transferring context: ([\d.]+)(B|kB|MB|GB) ([\d.]+)s done/.exec(stderr);
       const units: Record<string, number> = { B: 1e-6, kB: 1e-3, MB: 1, GB: 1e3 };
       const uploadMBps = upload && Number(upload[3]) > 0 ? (Number(upload[1]) * units[upload[2]!]!) / Number(upload[3]) : undefined;
-      resolve({ wallMs, peakRssKb, ...(uploadMBps !== undefined ? { uploadMBps } : {}), stderr });
+      resolve({ wallMs, peakRssKb, ...(uploadMBps !== undefined ? { uploadMBps } : {}) });
     });
   });
 }
@@ -138,18 +148,22 @@ try {
   }
 
   console.log(`\n${RUNS} runs per tool and scenario, medians; BuildKit ${buildctl("debug", "info").stdout.match(/v[\d.]+/)?.[0] ?? ""} (${addr})`);
-  console.log("scenario   shim wall   buildctl wall   ratio   shim upload   buildctl upload   shim peak RSS   buildctl peak RSS");
+  console.log("scenario   shim wall   buildctl wall   ratio   shim upload   buildctl upload   shim peak RSS   buildctl peak RSS   failed runs");
   for (const [scenario, byTool] of Object.entries(results)) {
-    const wall = (t: Tool) => median(byTool[t].map((s) => s.wallMs));
+    const ok = (t: Tool) => byTool[t].filter((s) => s.failure === undefined);
+    const wall = (t: Tool) => (ok(t).length > 0 ? median(ok(t).map((s) => s.wallMs)) : Number.NaN);
     const upload = (t: Tool) => {
-      const rates = byTool[t].map((s) => s.uploadMBps).filter((r): r is number => r !== undefined);
+      const rates = ok(t).map((s) => s.uploadMBps).filter((r): r is number => r !== undefined);
       return rates.length > 0 ? `${median(rates).toFixed(0)} MB/s` : "n/a";
     };
-    const rss = (t: Tool) => `${(Math.max(...byTool[t].map((s) => s.peakRssKb)) / 1024).toFixed(0)} MB`;
+    const rss = (t: Tool) => (ok(t).length > 0 ? `${(Math.max(...ok(t).map((s) => s.peakRssKb)) / 1024).toFixed(0)} MB` : "n/a");
+    const secs = (ms: number) => (Number.isNaN(ms) ? "n/a" : `${(ms / 1000).toFixed(2)}s`);
+    const ratio = wall("shim") / wall("buildctl");
     console.log(
-      `${scenario.padEnd(9)}  ${(wall("shim") / 1000).toFixed(2).padStart(8)}s  ${(wall("buildctl") / 1000).toFixed(2).padStart(13)}s  ` +
-        `${(wall("shim") / wall("buildctl")).toFixed(2).padStart(6)}  ${upload("shim").padStart(12)}  ${upload("buildctl").padStart(16)}  ` +
-        `${rss("shim").padStart(14)}  ${rss("buildctl").padStart(17)}`,
+      `${scenario.padEnd(9)}  ${secs(wall("shim")).padStart(9)}  ${secs(wall("buildctl")).padStart(14)}  ` +
+        `${(Number.isNaN(ratio) ? "n/a" : ratio.toFixed(2)).padStart(6)}  ${upload("shim").padStart(12)}  ${upload("buildctl").padStart(16)}  ` +
+        `${rss("shim").padStart(14)}  ${rss("buildctl").padStart(17)}   shim ${byTool.shim.length - ok("shim").length}/${byTool.shim.length}, ` +
+        `buildctl ${byTool.buildctl.length - ok("buildctl").length}/${byTool.buildctl.length}`,
     );
   }
 } finally {

@@ -283,6 +283,24 @@ describe("standalone buildkitd over its unix socket", () => {
     expect(readdirSync(tmpdir()).filter((f) => f.startsWith("shim-build-"))).toEqual([]);
   });
 
+  it("--progress=auto on a terminal is the live view: redrawn frames, FINISHED, cursor restored, summary", () => {
+    const { dir } = context("tty", "RUN echo tail-line && sleep 1\n");
+    const command = `stty cols 100 rows 40; ${shimBinary} build --buildkit ${tb.BUILDKIT_HOST} ${dir}`;
+    const result = spawnSync("script", ["-qfec", command, "/dev/null"], { env: env({ NO_COLOR: "" }), encoding: "utf8", timeout: 120_000 });
+    expect(result.status, result.stdout).toBe(0);
+    const screen = result.stdout;
+    expect(screen).toContain("\x1b[?25l");
+    expect(screen).toMatch(/\x1b\[\d+F\[\+\] Building \d+\.\ds \(\d+\/\d+\)/); // a redraw over the previous frame
+    expect(screen).toMatch(/\[\+\] Building \d+\.\ds \((\d+)\/\1\) FINISHED/);
+    expect(screen).toMatch(/\x1b\[34m => \[4\/4\] RUN echo tail-line && sleep 1 +\d+\.\ds\x1b\[0m/);
+    expect(screen.lastIndexOf("\x1b[?25h")).toBeGreaterThan(screen.lastIndexOf("FINISHED"));
+    expect(screen).toMatch(/shim: built in \d+\.\ds: /);
+    // Frame rows fit the terminal (notices are ordinary lines and may wrap).
+    const rows = screen.split(/\r?\n/).map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "")).filter((l) => l.startsWith(" => ") || l.startsWith("[+]"));
+    expect(rows.length).toBeGreaterThan(5);
+    for (const row of rows) expect(row.length).toBeLessThan(100);
+  });
+
   it("--progress=rawjson prints one SolveStatus per line; -q prints only the image id", () => {
     const { dir } = context("rawjson");
     const raw = shimBuild(["--buildkit", tb.BUILDKIT_HOST, "--progress=rawjson", dir]);
