@@ -44,10 +44,11 @@ const RUN_TIMEOUT_MS = Number(env.BENCH_RUN_TIMEOUT_MS ?? 180_000);
 function measure(argv: string[], extraEnv: NodeJS.ProcessEnv, timeFile: string): Promise<Sample> {
   return new Promise((resolve) => {
     const start = performance.now();
-    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", timeFile, ...argv], { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"] });
+    // Its own process group, so a stuck run can be interrupted as a whole (GNU time ignores SIGINT itself).
+    const child = spawn("/usr/bin/time", ["-f", "%M", "-o", timeFile, ...argv], { env: { ...env, ...extraEnv }, stdio: ["ignore", "ignore", "pipe"], detached: true });
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill("SIGINT"), RUN_TIMEOUT_MS);
+    const timer = setTimeout(() => process.kill(-child.pid!, "SIGINT"), RUN_TIMEOUT_MS);
     child.on("exit", (code) => {
       clearTimeout(timer);
       const wallMs = performance.now() - start;
@@ -74,6 +75,7 @@ const work = mkdtempSync(join(tmpdir(), "shim-bench-buildkit-"));
 const context = join(work, "context");
 mkdirSync(context);
 let daemonPid: number | undefined;
+/** Stops the dedicated buildkitd, detaches what it left mounted and removes everything (also on Ctrl-C). */
 const cleanup = () => {
   if (daemonPid) {
     try {
@@ -81,7 +83,13 @@ const cleanup = () => {
     } catch {
       // gone already
     }
+    spawnSync("sleep", ["1.5"]); // let it unmount its snapshots
   }
+  for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
+    const point = line.split(" ")[1];
+    if (point?.startsWith(`${work}/`)) spawnSync("umount", ["-l", point]);
+  }
+  rmSync(work, { recursive: true, force: true });
 };
 process.on("SIGINT", () => {
   cleanup();
@@ -168,10 +176,4 @@ try {
   }
 } finally {
   cleanup();
-  await new Promise((r) => setTimeout(r, 1500)); // let buildkitd unmount its snapshots
-  for (const line of readFileSync("/proc/self/mounts", "utf8").split("\n")) {
-    const point = line.split(" ")[1];
-    if (point?.startsWith(`${work}/`)) spawnSync("umount", ["-l", point]);
-  }
-  rmSync(work, { recursive: true, force: true });
 }

@@ -9,6 +9,7 @@ import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@b
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { GrpcCode, GrpcError, type GrpcCodeValue } from "../session/attachable.ts";
 import { AsyncQueue } from "./queue.ts";
+import { withInitialWindowFix } from "./h2-flow-fix.ts";
 import {
   FrameDecoder,
   decodeBinaryHeader,
@@ -83,7 +84,8 @@ export class GrpcChannel {
   }
 
   /** Starts HTTP/2 (client role, prior knowledge) on an already-connected Duplex. */
-  static overDuplex(connection: Duplex, authority = "localhost"): GrpcChannel {
+  static overDuplex(socket: Duplex, authority = "localhost"): GrpcChannel {
+    const connection = withInitialWindowFix(socket, "client");
     const session = http2.connect(`http://${authority}`, {
       createConnection: () => connection,
       maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB,

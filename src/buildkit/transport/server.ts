@@ -7,6 +7,7 @@ import { GrpcCode, GrpcError, type Attachable, type Handler, type ServerCall } f
 import { AsyncQueue } from "./queue.ts";
 import { FrameDecoder, encodeFrame, encodeGrpcMessage, metadataFromRawHeaders } from "./framing.ts";
 import { HTTP2_MAX_SESSION_MEMORY_MB, writable } from "./client.ts";
+import { withInitialWindowFix } from "./h2-flow-fix.ts";
 
 export interface ServedConnection {
   /** Resolves when the daemon's HTTP/2 session on this connection has ended. */
@@ -40,7 +41,8 @@ export function methodTable(attachables: readonly Attachable[]): Map<string, Han
  * Serves gRPC on `connection` (we are the HTTP/2 server; the peer sends the preface). Bytes the caller already
  * read past an HTTP upgrade must have been pushed back with `pause()` then `unshift()` before this call.
  */
-export function serveGrpc(connection: Duplex, methods: ReadonlyMap<string, Handler>, options: ServeOptions = {}): ServedConnection {
+export function serveGrpc(socket: Duplex, methods: ReadonlyMap<string, Handler>, options: ServeOptions = {}): ServedConnection {
+  const connection = withInitialWindowFix(socket, "server");
   const server = http2.createServer({ maxSessionMemory: HTTP2_MAX_SESSION_MEMORY_MB });
   const controllers = new Set<AbortController>();
   let session: http2.ServerHttp2Session | undefined;
