@@ -2,11 +2,12 @@
 // shim's remote builder exists when the plan needs it, and turns the plan into an ExecPlan whose effects stage
 // the cache export and merge it into the shared store after the build (store.ts).
 import { rmSync } from "node:fs";
-import { basename } from "node:path";
+import { basename, posix } from "node:path";
 import type { DockerInvocation } from "../shim/context.ts";
 import { isTrue } from "../shim/config.ts";
 import type { ChildResult, Effect, ExecPlan } from "../shim/plan.ts";
 import { matchBuildCommand, type BuildCommand } from "./build-argv.ts";
+import { deriveCacheKey } from "./key.ts";
 import { ensureRemoteBuilder } from "./builder.ts";
 import {
   cliVersion,
@@ -92,7 +93,7 @@ export async function planDockerBuild(inv: DockerInvocation, debug: string[]): P
   const cmd = matchBuildCommand(inv.parsed);
   if (!cmd) return undefined;
   const gathered = await gatherBuildFacts(inv, cmd);
-  if (!("facts" in gathered)) return toExecPlan(inv, gathered, debug);
+  if (!("facts" in gathered)) return gathered.direct ? directBuild(inv, cmd, gathered, debug) : toExecPlan(inv, gathered, debug);
   const { facts, cli, cache } = gathered;
   const env = childEnvOf(inv);
   let plan = planBuildCache(cmd, env, facts);
@@ -107,6 +108,30 @@ export async function planDockerBuild(inv: DockerInvocation, debug: string[]): P
   }
   await cache.save();
   return toExecPlan(inv, plan, debug, gathered.debug);
+}
+
+/** `docker build` without buildx, with the shared cache: the shim's BuildKit client does the build itself. */
+async function directBuild(inv: DockerInvocation, cmd: BuildCommand, gated: BuildCachePlan, debug: readonly string[]): Promise<ExecPlan> {
+  const { planDirectBuild, runDirectBuild } = await import("../buildkit/build/direct.ts");
+  const env = childEnvOf(inv);
+  const cacheRoot = inv.settings.cacheDir ?? DEFAULT_CACHE_ROOT;
+  const derived = deriveCacheKey({ tag: cmd.tag, context: cmd.context, cwd: inv.cwd });
+  const cacheDir = derived ? posix.join(cacheRoot, derived.key) : undefined;
+  const host = inv.parsed.global.host;
+  const direct = planDirectBuild({
+    args: cmd.argv.slice(cmd.subcommandIndex + 1),
+    env,
+    ...(cacheDir ? { cacheDir, importFromCache: inspectKeyDir(cacheDir).hasIndex } : {}),
+    ...(inv.settings.buildkitHost ? { buildkitHost: inv.settings.buildkitHost } : {}),
+    ...(typeof host === "string" ? { dockerHost: host } : env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
+  });
+  return {
+    binary: "docker",
+    args: inv.args,
+    env: inv.envChanges,
+    debug: [...debug, ...gated.debug, ...(derived ? [`build cache: key "${derived.key}" ${derived.reason}`] : []), ...direct.debug],
+    inProcess: { describe: `build with the shim's BuildKit client (${cmd.form})`, run: () => runDirectBuild(direct) },
+  };
 }
 
 function toExecPlan(inv: DockerInvocation, plan: BuildCachePlan, debug: readonly string[], factDebug: readonly string[] = []): ExecPlan {

@@ -76,6 +76,8 @@ export interface BuildCachePlan {
   };
   /** The remote builder that must exist before the build runs. */
   readonly ensureBuilder?: { readonly name: string; readonly endpoint: string };
+  /** No buildx to add flags for: the build goes through the shim's BuildKit client (src/buildkit/build/direct.ts). */
+  readonly direct?: boolean;
 }
 
 export function cliMajor(version: string | undefined): number | undefined {
@@ -142,7 +144,10 @@ export function cacheGate(cmd: BuildCommand, env: Env, facts: GateFacts): BuildC
   if (cmd.form !== "buildx build" && buildkitDisabled(env)) {
     return passthrough(cmd, [...debug, "build cache off: DOCKER_BUILDKIT=0 selects the legacy builder, which has no BuildKit cache"]);
   }
-  if (!facts.buildxInstalled) return passthrough(cmd, [...debug, "build cache off: the buildx plugin is not installed"]);
+  if (!facts.buildxInstalled) {
+    if (cmd.form === "buildx build") return passthrough(cmd, [...debug, "build cache off: the buildx plugin is not installed"]);
+    return { ...passthrough(cmd, [...debug, "build cache: the buildx plugin is not installed; the shim's own BuildKit client builds"]), direct: true };
+  }
   if (cmd.userCacheFrom && cmd.userCacheTo) {
     return passthrough(cmd, [...debug, "build cache: --cache-from and --cache-to both given by the user; nothing to add"]);
   }

@@ -80,6 +80,13 @@ async function front(kind: RealBinaryKind, invokedAs: string, args: readonly str
   const chain = checkLoop(env, fingerprint(kind, realFile, plan.args));
   plan = { ...plan, env: { ...plan.env, [LOOP_GUARD_VAR]: chain } };
   for (const notice of plan.notices ?? []) say(notice);
+  if (plan.inProcess) {
+    if (isTrue(settings.debug)) {
+      for (const line of plan.debug ?? []) say(`shim: debug: ${line}`);
+      say(`shim: debug: in-process: ${plan.inProcess.describe}`);
+    }
+    process.exit(await plan.inProcess.run());
+  }
   if (isTrue(settings.debug)) showDebug(realFile, plan);
 
   let result;

@@ -28,6 +28,11 @@ export interface ExecPlan {
   /** Why the plan looks like this; printed only with SHIM_DEBUG=1. */
   readonly debug?: readonly string[];
   readonly effects?: readonly Effect[];
+  /**
+   * Work the shim does itself instead of running the real binary (the direct BuildKit route of `docker build`
+   * when buildx is missing); resolves with the exit status.
+   */
+  readonly inProcess?: { readonly describe: string; run(): Promise<number> };
 }
 
 export function passthrough(binary: RealBinaryKind, args: readonly string[], debug: readonly string[] = []): ExecPlan {

@@ -23,7 +23,7 @@ export interface DirectBuildInput {
   /** The key directory has an index to import (a first build has none). */
   importFromCache?: boolean;
   /**
-   * A standalone BuildKit to build on (SHIM_BUILDKIT_HOST). Without it the Docker daemon's own BuildKit builds,
+   * A standalone BuildKit to build on (BUILDKIT_HOST). Without it the Docker daemon's own BuildKit builds,
    * which can import a local cache but export only inline cache: the shared cache is then read-only.
    */
   buildkitHost?: string;
@@ -62,7 +62,7 @@ export function planDirectBuild(input: DirectBuildInput): DirectBuildPlan {
         cacheExports.push({ type: "local", attrs: { dest: input.cacheDir, mode: "max" } });
       } else {
         notices.push(
-          "shim: build cache is read-only here (the Docker daemon's BuildKit cannot export a local cache); set SHIM_BUILDKIT_HOST to a buildkitd to save it",
+          "shim: build cache is read-only here (the Docker daemon's BuildKit cannot export a local cache); set BUILDKIT_HOST to a buildkitd to save it",
         );
       }
     }

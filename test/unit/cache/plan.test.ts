@@ -161,8 +161,14 @@ describe("planBuildCache: when the cache is off", () => {
     expect(p.args).toEqual(argv);
     expect(p.notices).toEqual(["shim: build cache off: /buildkit-cache is not writable by uid 1000"]);
   });
-  it("no buildx plugin: passthrough", () => {
-    expect(plan(argv, { buildxInstalled: false }).args).toEqual(argv);
+  it("no buildx plugin: the docker build forms take the direct route; `buildx build` passes through", () => {
+    const p = plan(argv, { buildxInstalled: false });
+    expect(p.args).toEqual(argv);
+    expect(p.direct).toBe(true);
+    expect(plan(["image", "build", "-t", "x", "."], { buildxInstalled: false }).direct).toBe(true);
+    const buildx = plan(["buildx", "build", "-t", "x", "."], { buildxInstalled: false });
+    expect(buildx.direct).toBeUndefined();
+    expect(buildx.args).toEqual(["buildx", "build", "-t", "x", "."]);
   });
   it("DOCKER_BUILDKIT=0 on a docker build form: passthrough (legacy builder); buildx build ignores it", () => {
     expect(plan(argv, {}, { DOCKER_BUILDKIT: "0" }).args).toEqual(argv);
