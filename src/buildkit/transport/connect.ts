@@ -136,7 +136,8 @@ async function dial(
         tls.connect({
           host: target.host,
           port: target.port,
-          servername: tlsOptions.serverName || target.host,
+          // SNI may not be an IP address (Node refuses one); the certificate is then checked against the IP's SAN.
+          ...(tlsOptions.serverName || !net.isIP(target.host) ? { servername: tlsOptions.serverName || target.host } : {}),
           ALPNProtocols: ["h2"],
           ...(files.caCert ? { ca: readFileSync(files.caCert) } : {}),
           ...(files.cert ? { cert: readFileSync(files.cert) } : {}),
