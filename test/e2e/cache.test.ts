@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadTestbed, makeShimDir, type ShimDir } from "./testbed.ts";
+import { loadTestbed, makeShimDir, startFreshBuildkitd, type ShimDir } from "./testbed.ts";
 
 const tb = loadTestbed();
 const cleanups: (() => void)[] = [];
@@ -129,35 +129,11 @@ function assertStoreValid(keyDir: string): { tag: string; digest: string }[] {
   return index.manifests.map((m) => ({ tag: m.annotations?.["org.opencontainers.image.ref.name"] ?? "", digest: m.digest }));
 }
 
-/** A second buildkitd with an empty --root and its own socket: "a session with fresh BuildKit state". */
+/** A second buildkitd with fresh state, stopped when the file's tests end. */
 function startBuildkitd(): { host: string; stop(): void } {
-  const dir = tempDir("shim-e2e-bk-", 0o700);
-  const sock = join(dir, "bk.sock");
-  writeFileSync(
-    join(dir, "buildkitd.toml"),
-    `root = "${dir}/root"\n[grpc]\n  address = ["unix://${sock}"]\n[worker.oci]\n  enabled = true\n  gc = true\n` +
-      `[worker.containerd]\n  enabled = false\n[registry."${tb.TESTBED_REGISTRY}"]\n  http = true\n  insecure = true\n`,
-  );
-  const daemon = spawn(tb.TESTBED_BUILDKITD, ["--config", join(dir, "buildkitd.toml")], { stdio: ["ignore", "ignore", "pipe"], detached: true });
-  let log = "";
-  daemon.on("error", (err) => (log += `${err.message}\n`));
-  daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  for (let i = 0; i < 150; i++) {
-    if (spawnSync(tb.TESTBED_BUILDCTL, ["--addr", `unix://${sock}`, "debug", "workers"]).status === 0) break;
-    if (daemon.exitCode !== null || log.includes("ENOENT")) throw new Error(`buildkitd did not start: ${log}`);
-    spawnSync("sleep", ["0.2"]);
-  }
-  const stop = () => {
-    if (daemon.exitCode === null) {
-      daemon.kill("SIGTERM");
-      spawnSync("sh", ["-c", `for i in $(seq 50); do kill -0 ${daemon.pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -9 ${daemon.pid}`]);
-    }
-    // Mounts a killed daemon may leave under its root must go before the directory can.
-    const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(dir));
-    for (const m of mounts.reverse()) spawnSync("umount", ["-l", m]);
-  };
-  cleanups.push(stop);
-  return { host: `unix://${sock}`, stop };
+  const daemon = startFreshBuildkitd();
+  cleanups.push(daemon.stop);
+  return daemon;
 }
 
 function removeImages(): void {

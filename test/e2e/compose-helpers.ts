@@ -3,10 +3,10 @@
 // second buildkitd with fresh state, and reading CACHED steps from plain progress.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { loadTestbed, shimBinary } from "./testbed.ts";
+import { loadTestbed, shimBinary, startFreshBuildkitd } from "./testbed.ts";
 
 export const tb = loadTestbed();
 export const runId = `${process.pid}${Date.now().toString(36)}`;
@@ -140,34 +140,11 @@ export function removeProject(project: string): void {
   if (images.length) docker(["rmi", "-f", ...images]);
 }
 
-/** A second buildkitd with an empty --root and its own socket: "a session with fresh BuildKit state". */
+/** A second buildkitd with fresh state, stopped by `cleanupAll`. */
 export function startBuildkitd(): { host: string; stop(): void } {
-  const dir = tempDir("shim-e2e-compose-bk-", 0o700);
-  const sock = join(dir, "bk.sock");
-  writeFileSync(
-    join(dir, "buildkitd.toml"),
-    `root = "${dir}/root"\n[grpc]\n  address = ["unix://${sock}"]\n[worker.oci]\n  enabled = true\n  gc = true\n` +
-      `[worker.containerd]\n  enabled = false\n[registry."${tb.TESTBED_REGISTRY}"]\n  http = true\n  insecure = true\n`,
-  );
-  const daemon = spawn(tb.TESTBED_BUILDKITD, ["--config", join(dir, "buildkitd.toml")], { stdio: ["ignore", "ignore", "pipe"], detached: true });
-  let log = "";
-  daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  let up = false;
-  for (let i = 0; i < 150 && !up; i++) {
-    up = spawnSync(tb.TESTBED_BUILDCTL, ["--addr", `unix://${sock}`, "debug", "workers"]).status === 0;
-    if (!up) spawnSync("sleep", ["0.2"]);
-  }
-  if (!up) throw new Error(`buildkitd did not start: ${log}`);
-  const stop = () => {
-    if (daemon.exitCode === null) {
-      daemon.kill("SIGTERM");
-      spawnSync("sh", ["-c", `for i in $(seq 50); do kill -0 ${daemon.pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -9 ${daemon.pid}`]);
-    }
-    const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(dir));
-    for (const m of mounts.reverse()) spawnSync("umount", ["-l", m]);
-  };
-  cleanups.push(stop);
-  return { host: `unix://${sock}`, stop };
+  const daemon = startFreshBuildkitd();
+  cleanups.push(daemon.stop);
+  return daemon;
 }
 
 /** Direct children of a process (from /proc). */

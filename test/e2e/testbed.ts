@@ -1,5 +1,7 @@
 // Loads testbed.env (written by `make testbed`) so end-to-end tests talk to the real components.
-import { readFileSync, existsSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -41,8 +43,6 @@ export function loadTestbed(): Testbed {
   return env as Testbed;
 }
 
-import { mkdtempSync, mkdirSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
 
 export interface ShimDir {
   /** A directory holding `docker` (and `docker-compose`) symlinks to dist/shim; put it first on PATH. */
@@ -73,4 +73,40 @@ export function makeDockerConfig(): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "shim-e2e-config-"));
   mkdirSync(join(dir, "cli-plugins"));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A second buildkitd with an empty --root and its own socket ("a session with fresh BuildKit state"), configured
+ * like the test bed's. `stop()` ends it, detaches whatever it left mounted and removes its directory.
+ */
+export function startFreshBuildkitd(): { host: string; stop(): void } {
+  const tb = loadTestbed();
+  const dir = mkdtempSync(join(tmpdir(), "shim-e2e-bk-"));
+  const sock = join(dir, "bk.sock");
+  writeFileSync(
+    join(dir, "buildkitd.toml"),
+    `root = "${dir}/root"\n[grpc]\n  address = ["unix://${sock}"]\n[worker.oci]\n  enabled = true\n  gc = true\n` +
+      `[worker.containerd]\n  enabled = false\n[registry."${tb.TESTBED_REGISTRY}"]\n  http = true\n  insecure = true\n`,
+  );
+  const daemon = spawn(tb.TESTBED_BUILDKITD, ["--config", join(dir, "buildkitd.toml")], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  let log = "";
+  daemon.on("error", (err) => (log += `${err.message}\n`));
+  daemon.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const stop = () => {
+    if (daemon.exitCode === null) {
+      daemon.kill("SIGTERM");
+      spawnSync("sh", ["-c", `for i in $(seq 50); do kill -0 ${daemon.pid} 2>/dev/null || exit 0; sleep 0.1; done; kill -9 ${daemon.pid}`]);
+    }
+    // Mounts a killed daemon may leave under its root must go before the directory can.
+    const mounts = readFileSync("/proc/self/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(dir));
+    for (const m of mounts.reverse()) spawnSync("umount", ["-l", m]);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 150; i++) {
+    if (spawnSync(tb.TESTBED_BUILDCTL, ["--addr", `unix://${sock}`, "debug", "workers"]).status === 0) return { host: `unix://${sock}`, stop };
+    if (daemon.exitCode !== null) break;
+    spawnSync("sleep", ["0.2"]);
+  }
+  stop();
+  throw new Error(`buildkitd did not start: ${log}`);
 }

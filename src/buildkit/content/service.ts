@@ -22,7 +22,7 @@ import {
   WriteContentResponseSchema,
 } from "../proto/gen/containerd/content_pb.ts";
 import { GrpcCode, GrpcError, type Attachable, type Handler, type ServerCall } from "../session/attachable.ts";
-import { parseDigest, type IngestStatus, type LocalContentStore } from "./local-store.ts";
+import type { IngestStatus, LocalContentStore } from "./local-store.ts";
 
 export const CONTENT_SERVICE = "/containerd.services.content.v1.Content";
 export const STORE_ID_HEADER = "buildkit-attachable-store-id";
