@@ -1,4 +1,4 @@
-// Workaround for a Bun node:http2 flow-control bug (oven-sh/bun#41329, still open for Bun 1.4.5): when the peer
+// Workaround for a Bun node:http2 flow-control bug (fix proposed in oven-sh/bun#41329, not in Bun 1.4.5): when the peer
 // raises SETTINGS_INITIAL_WINDOW_SIZE mid-connection, Bun does not add the difference to the send windows of
 // streams that are already open (RFC 9113 §6.9.2); it only lifts a window that is still below the new value.
 // grpc-go's BDP estimator does exactly that while it receives our uploads (SETTINGS + a connection
@@ -10,7 +10,12 @@
 // one Bun already has, and the difference is handed over as WINDOW_UPDATE frames instead — for each open
 // stream right after the SETTINGS frame, and for each stream opened later right after its headers. WINDOW_UPDATE
 // is the one part of flow control Bun gets right, so this stays correct when Bun fixes SETTINGS handling
-// (a fixed Bun would see no change to apply). Remove it once the pinned Bun contains the fix.
+// (a fixed Bun would see no change to apply).
+//
+// Being a plain Duplex, the wrapper also keeps Bun's HTTP/2 off native sockets, and that matters on its own:
+// with the Control connection on a native socket, uploads through the session tunnel arrived shifted or
+// corrupted now and then (see README.md). Before removing this for a fixed Bun, rerun
+// test/e2e/bun-upload.test.ts many times without it.
 import { Duplex } from "node:stream";
 
 /** Our side of the HTTP/2 connection: "server" inside a session tunnel, "client" for Control. */
@@ -22,7 +27,15 @@ const DEFAULT_INITIAL_WINDOW = 65_535;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const SETTING_BYTES = 6;
 
-const FrameType = { DATA: 0x0, HEADERS: 0x1, RST_STREAM: 0x3, SETTINGS: 0x4, PUSH_PROMISE: 0x5, WINDOW_UPDATE: 0x8, CONTINUATION: 0x9 } as const;
+const FrameType = {
+  DATA: 0x0,
+  HEADERS: 0x1,
+  RST_STREAM: 0x3,
+  SETTINGS: 0x4,
+  PUSH_PROMISE: 0x5,
+  WINDOW_UPDATE: 0x8,
+  CONTINUATION: 0x9,
+} as const;
 const Flag = { END_STREAM: 0x1, ACK: 0x1, END_HEADERS: 0x4 } as const;
 
 interface FrameHeader {
@@ -86,7 +99,7 @@ class FrameCursor {
   }
 }
 
-export function windowUpdateFrame(streamId: number, increment: number): Buffer {
+function windowUpdateFrame(streamId: number, increment: number): Buffer {
   const frame = Buffer.alloc(FRAME_HEADER_BYTES + 4);
   frame.writeUIntBE(4, 0, 3);
   frame[3] = FrameType.WINDOW_UPDATE;
@@ -181,7 +194,9 @@ export class InitialWindowRewriter {
 
   /** The queued WINDOW_UPDATEs as frames, leaving out streams that meanwhile ended or were reset. */
   private takePending(): Buffer[] {
-    const frames = this.pending.filter(({ streamId }) => this.sendable.has(streamId)).map(({ streamId, increment }) => windowUpdateFrame(streamId, increment));
+    const frames = this.pending
+      .filter(({ streamId }) => this.sendable.has(streamId))
+      .map(({ streamId, increment }) => windowUpdateFrame(streamId, increment));
     this.pending = [];
     return frames;
   }
@@ -212,7 +227,8 @@ export class InitialWindowRewriter {
     }
     const rewritten = Buffer.from(payload);
     for (let offset = 0; offset < rewritten.length; offset += SETTING_BYTES) {
-      if (rewritten.readUInt16BE(offset) === SETTINGS_INITIAL_WINDOW_SIZE) rewritten.writeUInt32BE(this.localViewInitialWindow, offset + 2);
+      if (rewritten.readUInt16BE(offset) !== SETTINGS_INITIAL_WINDOW_SIZE) continue;
+      rewritten.writeUInt32BE(this.localViewInitialWindow, offset + 2);
     }
     // A lowered window cannot be expressed with WINDOW_UPDATE; grpc-go only ever raises it, so a decrease is
     // left unapplied (as Bun itself would leave it).
@@ -321,6 +337,10 @@ class RewrittenConnection extends Duplex {
  * The connection to hand to node:http2 as `role`: under Bun, wrapped so the peer's initial-window raises reach
  * open streams (see the top of this file); under Node, `connection` itself, untouched.
  */
-export function withInitialWindowFix(connection: Duplex, role: Http2Role, runtime: NodeJS.ProcessVersions = process.versions): Duplex {
+export function withInitialWindowFix(
+  connection: Duplex,
+  role: Http2Role,
+  runtime: Readonly<Record<string, string | undefined>> = process.versions,
+): Duplex {
   return runtime.bun ? new RewrittenConnection(connection, new InitialWindowRewriter(role)) : connection;
 }

@@ -43,11 +43,14 @@ describe("InitialWindowRewriter, server role (the daemon opens streams inside a 
     const rewriter = new InitialWindowRewriter("server");
     const before = PREFACE + SETTINGS_EMPTY + headers(1, "04") + headers(3, "04");
     expect(received(rewriter, before)).toBe(before);
-    expect(received(rewriter, SETTINGS_RAISE + PING)).toBe(SETTINGS_RAISE_HIDDEN + windowUpdate(1, RAISE) + windowUpdate(3, RAISE) + PING);
+    expect(received(rewriter, SETTINGS_RAISE + PING)).toBe(
+      SETTINGS_RAISE_HIDDEN + windowUpdate(1, RAISE) + windowUpdate(3, RAISE) + PING,
+    );
   });
 
   it("gives the same bytes however the input is cut, one byte at a time included", () => {
-    const wire = PREFACE + SETTINGS_EMPTY + headers(1, "04") + data(1, "00", "0000000001aa") + SETTINGS_RAISE + PING + headers(3, "04");
+    const wire =
+      PREFACE + SETTINGS_EMPTY + headers(1, "04") + data(1, "00", "0000000001aa") + SETTINGS_RAISE + PING + headers(3, "04");
     const whole = received(new InitialWindowRewriter("server"), wire);
     expect(whole).toBe(
       PREFACE + SETTINGS_EMPTY + headers(1, "04") + data(1, "00", "0000000001aa") + SETTINGS_RAISE_HIDDEN +
@@ -88,9 +91,8 @@ describe("InitialWindowRewriter, server role (the daemon opens streams inside a 
     const rewriter = new InitialWindowRewriter("server");
     received(rewriter, PREFACE + headers(1, "04") + SETTINGS_RAISE + headers(3, "04"));
     const higher = "000006" + "04" + "00" + "00000000" + "0004" + "00100000"; // 1 MiB
-    expect(received(rewriter, higher)).toBe(
-      "000006" + "04" + "00" + "00000000" + "0004" + "0000ffff" + windowUpdate(1, (1 << 20) - 262_144) + windowUpdate(3, (1 << 20) - 262_144),
-    );
+    const hidden = "000006" + "04" + "00" + "00000000" + "0004" + "0000ffff";
+    expect(received(rewriter, higher)).toBe(hidden + windowUpdate(1, (1 << 20) - 262_144) + windowUpdate(3, (1 << 20) - 262_144));
     expect(received(rewriter, headers(5, "04"))).toBe(headers(5, "04") + windowUpdate(5, (1 << 20) - 65_535));
   });
 
@@ -114,7 +116,9 @@ describe("InitialWindowRewriter, client role (our Control connection)", () => {
     const rewriter = new InitialWindowRewriter("client");
     rewriter.toPeer(bytes(PREFACE + SETTINGS_EMPTY + headers(1, "04") + headers(3, "04") + data(3, "01", "aa")));
     expect(rewriter.takeInsertions()).toEqual([]);
-    expect(received(rewriter, SETTINGS_EMPTY + SETTINGS_RAISE)).toBe(SETTINGS_EMPTY + SETTINGS_RAISE_HIDDEN + windowUpdate(1, RAISE));
+    expect(received(rewriter, SETTINGS_EMPTY + SETTINGS_RAISE)).toBe(
+      SETTINGS_EMPTY + SETTINGS_RAISE_HIDDEN + windowUpdate(1, RAISE),
+    );
 
     rewriter.toPeer(bytes(headers(5, "04")));
     expect(hexOf(rewriter.takeInsertions())).toBe(windowUpdate(5, RAISE));
@@ -142,7 +146,7 @@ describe("InitialWindowRewriter, client role (our Control connection)", () => {
 describe("withInitialWindowFix", () => {
   it("returns the connection itself outside Bun", () => {
     const connection = new Duplex({ read() {}, write(_chunk, _encoding, callback) { callback(); } });
-    expect(withInitialWindowFix(connection, "server", { node: "20.20.0" } as NodeJS.ProcessVersions)).toBe(connection);
+    expect(withInitialWindowFix(connection, "server", { node: "20.20.0" })).toBe(connection);
   });
 
   it("under Bun, hands the stack rewritten bytes and passes its writes, end and destroy to the connection", async () => {
@@ -159,7 +163,7 @@ describe("withInitialWindowFix", () => {
         callback();
       },
     });
-    const wrapped = withInitialWindowFix(connection, "server", { bun: "1.4.5" } as NodeJS.ProcessVersions);
+    const wrapped = withInitialWindowFix(connection, "server", { bun: "1.4.5" });
     expect(wrapped).not.toBe(connection);
     const seen: Buffer[] = [];
     wrapped.on("data", (chunk: Buffer) => seen.push(chunk));
