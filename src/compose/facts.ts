@@ -2,10 +2,10 @@
 // discovery, what compose resolved (`config`), the compose plugin the Docker CLI would run, and the buildx
 // version. Everything slow is cached or only done for the commands that need it; child_process and crypto are
 // loaded only then (each costs milliseconds at startup in the compiled binary, which every `compose ps` would pay).
-import { accessSync, constants, mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { pluginDirs } from "../shim/real.ts";
+import { nodeProbe, pluginDirs } from "../shim/real.ts";
 import type { ComposeArgv } from "./argv.ts";
 import { modelFromConfig, type ProjectModel } from "./model.ts";
 import type { Env, ProjectFs } from "./project.ts";
@@ -193,21 +193,11 @@ export async function resolvedModel(binary: string, argv: ComposeArgv, projectNa
   return { error };
 }
 
-function executable(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The `docker-compose` CLI plugin the Docker CLI would run (first executable one in its plugin dirs). */
 export function findComposePlugin(dockerConfig: string, env: Env): string | undefined {
   for (const dir of pluginDirs({ ...env, DOCKER_CONFIG: dockerConfig } as NodeJS.ProcessEnv)) {
     const path = join(dir, "docker-compose");
-    if (executable(path)) return path;
+    if (nodeProbe.isExecutable(path)) return path;
   }
   return undefined;
 }
