@@ -195,7 +195,7 @@ export interface SessionId {
 /** The session the shim runs in: SHIM_SESSION_ID (setting), else the Helix presets. */
 export function sessionIdFrom(settingsSessionId: string | undefined, env: Env): SessionId | undefined {
   if (settingsSessionId) return { id: settingsSessionId, from: "SHIM_SESSION_ID" };
-  if (env.HELIX_TASK_NUMBER) return { id: `task-${env.HELIX_TASK_NUMBER}`, from: "HELIX_TASK_NUMBER" };
+  if (env.HELIX_TASK_NUMBER) return { id: env.HELIX_TASK_NUMBER, from: "HELIX_TASK_NUMBER" };
   if (env.HELIX_SESSION_ID) return { id: env.HELIX_SESSION_ID, from: "HELIX_SESSION_ID" };
   return undefined;
 }

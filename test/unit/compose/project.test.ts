@@ -196,7 +196,7 @@ describe("session project names", () => {
 
   it("prefers SHIM_SESSION_ID over the Helix presets", () => {
     expect(sessionIdFrom("S1", { HELIX_TASK_NUMBER: "42" })).toEqual({ id: "S1", from: "SHIM_SESSION_ID" });
-    expect(sessionIdFrom(undefined, { HELIX_TASK_NUMBER: "42", HELIX_SESSION_ID: "ses_9" })).toEqual({ id: "task-42", from: "HELIX_TASK_NUMBER" });
+    expect(sessionIdFrom(undefined, { HELIX_TASK_NUMBER: "42", HELIX_SESSION_ID: "ses_9" })).toEqual({ id: "42", from: "HELIX_TASK_NUMBER" });
     expect(sessionIdFrom(undefined, { HELIX_SESSION_ID: "ses_9" })).toEqual({ id: "ses_9", from: "HELIX_SESSION_ID" });
     expect(sessionIdFrom(undefined, {})).toBeUndefined();
   });
