@@ -42,9 +42,10 @@ socket=${DOCKER_HOST#unix://}
 
 step "3. Shared BuildKit cache across sessions"
 mkdir -p "$demo/cache" "$demo/app"
+# The RUN line names this demo run, so session A really starts cold on a BuildKit that built it before.
 cat > "$demo/app/Dockerfile" <<EOF
 FROM $TESTBED_BASE_IMAGE
-RUN echo "compiling for 5 seconds" && sleep 5 && echo built > /artifact
+RUN echo "compiling ${demo##*.} for 5 seconds" && sleep 5 && echo built > /artifact
 EOF
 export SHIM_CACHE_DIR="$demo/cache"
 echo "-- session A (BuildKit at $BUILDKIT_HOST)"
