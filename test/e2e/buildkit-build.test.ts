@@ -72,6 +72,20 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Plain progress of a rebuild on a fresh buildkitd that imported the cache: the COPY and RUN steps completed
+ * without running (the RUN's own output line never appears). BuildKit reports such a step as CACHED, or — when it
+ * must pull the cached layers out of the imported cache first — as the pull followed by DONE.
+ */
+function expectServedFromCache(progress: string): void {
+  for (const step of [/\[2\/3\] COPY marker\.txt \/marker\.txt/, /\[3\/3\] RUN echo "built \$\(cat \/marker\.txt\)"/]) {
+    expect(progress).toMatch(new RegExp(`#(\\d+) ${step.source}\\n(#\\1 .*\\n)*#\\1 (CACHED|DONE)`));
+  }
+  expect(progress).toMatch(/importing cache manifest from local:/);
+  expect(progress).not.toMatch(/#\d+ \d+\.\d{3} built /); // the RUN did not run
+  expect(progress).toMatch(/cache hits [1-3]\/3 Dockerfile steps/);
+}
+
 /** Starts an extra buildkitd (fresh state) listening on `address`, with the test bed's registry settings. */
 async function startBuildkitd(name: string, address: string, tls?: { cert: string; key: string; ca: string }): Promise<{ pid: number; dir: string }> {
   const dir = join(work, `buildkitd-${name}`);
@@ -245,7 +259,7 @@ describe("standalone buildkitd over its unix socket", () => {
     expect(JSON.parse(tags).tags).toContain(run);
   });
 
-  it("a local cache exported in one run is imported by a fresh buildkitd: the steps are CACHED", async () => {
+  it("a local cache exported in one run is imported by a fresh buildkitd: the steps come from the cache", async () => {
     const { dir } = context("cache");
     const cacheDir = join(work, "cache-dir");
     const first = shimBuild(["--buildkit", tb.BUILDKIT_HOST, "--progress=plain", "--cache-to", `type=local,dest=${cacheDir},mode=max`, dir]);
@@ -257,12 +271,7 @@ describe("standalone buildkitd over its unix socket", () => {
     try {
       const second = shimBuild(["--buildkit", `unix://${join(work, "fresh.sock")}`, "--progress=plain", "--cache-from", `type=local,src=${cacheDir}`, dir]);
       expect(second.status, second.stderr).toBe(0);
-      // (a cached step may first report pulling the cached layers from the cache directory)
-      expect(second.stderr).toMatch(/#(\d+) \[2\/3\] COPY marker.txt \/marker.txt\n(#\1 .*\n)*#\1 CACHED/);
-      expect(second.stderr).toMatch(/#(\d+) \[3\/3\] RUN echo "built \$\(cat \/marker.txt\)"\n(#\1 .*\n)*#\1 CACHED/);
-      expect(second.stderr).not.toMatch(/#\d+ \d\.\d{3} built /); // the RUN did not run
-      // FROM is resolved afresh on a new daemon; the steps built from the context come from the cache.
-      expect(second.stderr).toContain("cache hits 2/3 Dockerfile steps (67%)");
+      expectServedFromCache(second.stderr);
     } finally {
       stopBuildkitd(fresh);
     }
@@ -518,8 +527,7 @@ describe("the direct route for `docker build` without buildx", () => {
       stderr = "";
       const second = planDirectBuild({ args: ["-t", tag, "--progress", "plain", dir], env: env(), cacheDir: keyDir, importFromCache: true, buildkitHost: `unix://${join(work, "direct-fresh.sock")}`, dockerHost: tb.DOCKER_HOST });
       expect(await runDirectBuild(second, io)).toBe(0);
-      expect(stderr).toMatch(/#(\d+) \[3\/3\] RUN echo "built \$\(cat \/marker.txt\)"\n(#\1 .*\n)*#\1 CACHED/);
-      expect(stderr).toContain("cache hits 2/3 Dockerfile steps (67%)");
+      expectServedFromCache(stderr);
     } finally {
       stopBuildkitd(fresh);
     }
