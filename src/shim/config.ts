@@ -2,6 +2,7 @@
 // The environment always wins. The YAML parser is loaded only when a config file exists.
 import { existsSync, readFileSync } from "node:fs";
 import { ShimError } from "./errors.ts";
+import { parsePathMap } from "../translate/pathmap.ts";
 
 export const DEFAULT_CONFIG_FILE = "/etc/shim/config.yaml";
 
@@ -78,14 +79,19 @@ export function settingsFromDocument(doc: unknown, file: string): Settings {
         if (typeof raw !== "boolean") throw bad();
         out[name] = raw ? "1" : "0";
         break;
-      case "pathmap":
-        if (typeof raw === "string") out[name] = raw;
+      case "pathmap": {
+        let text: string;
+        if (typeof raw === "string") text = raw;
         else if (raw && typeof raw === "object" && !Array.isArray(raw)) {
           const pairs = Object.entries(raw as Record<string, unknown>);
           if (pairs.some(([, v]) => typeof v !== "string")) throw bad();
-          out[name] = pairs.map(([from, to]) => `${from}=${to as string}`).join(",");
+          text = pairs.map(([from, to]) => `${from}=${to as string}`).join(",");
         } else throw bad();
+        // Checked here so that a bad entry is reported against the file and key it came from.
+        if (text.trim().toLowerCase() !== "off") parsePathMap(text, `config ${file}: key "${key}"`);
+        out[name] = text;
         break;
+      }
       case "absolute":
         if (typeof raw !== "string" || !raw.startsWith("/")) throw bad();
         out[name] = raw;

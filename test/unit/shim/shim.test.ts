@@ -89,6 +89,8 @@ describe("config", () => {
     [{ cache_dir: "relative" }, /key "cache_dir" must be an absolute path/],
     [{ path_map: [1] }, /key "path_map" must be/],
     [[1, 2], /expected a mapping/],
+    [{ path_map: "work=/srv" }, /^config f\.yaml: key "path_map": "work=\/srv" must be \/container\/prefix=\/daemon\/prefix/],
+    [{ path_map: { relative: "/srv" } }, /^config f\.yaml: key "path_map": "relative=\/srv" must be/],
   ])("rejects %j", (doc, message) => {
     expect(() => settingsFromDocument(doc, "f.yaml")).toThrow(message);
   });
