@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadTestbed, makeShimDir, startFreshBuildkitd, type ShimDir } from "./testbed.ts";
+import { cachedSteps, loadTestbed, makeShimDir, startFreshBuildkitd, type ShimDir } from "./testbed.ts";
 
 const tb = loadTestbed();
 const cleanups: (() => void)[] = [];
@@ -87,19 +87,6 @@ async function build(s: Session, cwd: string, args: string[], opts: { uid?: numb
   const result = await runShim(s, ["build", "--progress=plain", ...args, "."], cwd, opts).done;
   if (result.code !== 0 && !opts.mayFail) console.error(`build in ${s.name} failed:\n${result.stderr}`);
   return result;
-}
-
-/** Names of the build steps plain progress reports as CACHED (e.g. `[2/3] RUN echo …`). */
-function cachedSteps(progress: string): string[] {
-  const names = new Map<string, string>();
-  const cached: string[] = [];
-  for (const line of progress.split("\n")) {
-    const step = /^#(\d+) (\[.*)$/.exec(line);
-    if (step && !names.has(step[1]!)) names.set(step[1]!, step[2]!);
-    const hit = /^#(\d+) CACHED$/.exec(line);
-    if (hit && names.has(hit[1]!)) cached.push(names.get(hit[1]!)!);
-  }
-  return cached;
 }
 
 /** A build context whose RUN steps no daemon has seen before (a nonce), so only an import can make them CACHED. */

@@ -153,15 +153,3 @@ export function childrenOf(pid: number): number[] {
   return r.stdout.split("\n").filter(Boolean).map(Number);
 }
 
-/** Names of the build steps plain progress reports as CACHED (e.g. `[app 2/3] RUN echo …`). */
-export function cachedSteps(progress: string): string[] {
-  const names = new Map<string, string>();
-  const cached: string[] = [];
-  for (const line of progress.split("\n")) {
-    const step = /^#(\d+) (\[.*)$/.exec(line);
-    if (step && !names.has(step[1]!)) names.set(step[1]!, step[2]!);
-    const hit = /^#(\d+) CACHED$/.exec(line);
-    if (hit && names.has(hit[1]!)) cached.push(names.get(hit[1]!)!);
-  }
-  return cached;
-}

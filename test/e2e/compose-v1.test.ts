@@ -5,7 +5,6 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  cachedSteps,
   cleanupAll,
   compose,
   composeAsync,
@@ -21,6 +20,7 @@ import {
   type ComposeBed,
   type Result,
 } from "./compose-helpers.ts";
+import { cachedSteps } from "./testbed.ts";
 
 const projects = new Set<string>();
 afterAll(() => {

@@ -5,7 +5,6 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import {
-  cachedSteps,
   cleanupAll,
   childrenOf,
   compose,
@@ -23,6 +22,7 @@ import {
   type Entry,
   type Result,
 } from "./compose-helpers.ts";
+import { cachedSteps } from "./testbed.ts";
 
 const projects = new Set<string>();
 afterAll(() => {

@@ -110,3 +110,16 @@ export function startFreshBuildkitd(): { host: string; stop(): void } {
   stop();
   throw new Error(`buildkitd did not start: ${log}`);
 }
+
+/** Names of the build steps plain progress reports as CACHED (e.g. `[2/3] RUN echo …`, `[app 2/3] …`). */
+export function cachedSteps(progress: string): string[] {
+  const names = new Map<string, string>();
+  const cached: string[] = [];
+  for (const line of progress.split("\n")) {
+    const step = /^#(\d+) (\[.*)$/.exec(line);
+    if (step && !names.has(step[1]!)) names.set(step[1]!, step[2]!);
+    const hit = /^#(\d+) CACHED$/.exec(line);
+    if (hit && names.has(hit[1]!)) cached.push(names.get(hit[1]!)!);
+  }
+  return cached;
+}
